@@ -1,0 +1,74 @@
+// Package postgres is the cluster storage driver: PostgreSQL through a pgx/v5
+// connection pool.
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ossa-platform/ossa/internal/storage"
+)
+
+// Store is a storage.Store on a PostgreSQL database.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open connects to the database at url and checks that it answers. It does
+// not migrate; call Migrate.
+//
+// url is a libpq URL or keyword/value string. Besides pgx's own settings
+// (pool_max_conns, pool_max_conn_idle_time, … for the pool), any other
+// parameter is sent to the server as a session setting on every connection:
+// search_path=ossa puts the tables in schema ossa. application_name defaults
+// to "ossa".
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx redacts the password in its parse errors.
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "ossa"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %s: %w", server(cfg), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", server(cfg), err)
+	}
+	return &Store{pool: pool}, nil
+}
+
+// server names the server and database for errors, without credentials.
+func server(cfg *pgxpool.Config) string {
+	return fmt.Sprintf("%s:%d/%s", cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Database)
+}
+
+// Pool returns the connection pool, for River and other users of the same
+// database. It belongs to the Store; do not close it.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Agents returns the agent store.
+func (s *Store) Agents() storage.AgentStore { return agentStore{pool: s.pool} }
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping postgres: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for acquired connections to be released. It
+// is idempotent.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
