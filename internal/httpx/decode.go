@@ -83,7 +83,8 @@ func jsonError(body []byte, err error) error {
 	case errors.Is(err, io.EOF):
 		return Errorf(http.StatusBadRequest, "request body is empty; a JSON object is required")
 	case errors.As(err, &syntax):
-		line, col := lineCol(body, syntax.Offset)
+		// Offset counts the offending byte itself; point at it.
+		line, col := lineCol(body, max(syntax.Offset-1, 0))
 		return Errorf(http.StatusBadRequest, "malformed JSON at line %d:%d: %v", line, col, syntax)
 	case errors.As(err, &typeErr):
 		return Errorf(http.StatusBadRequest, "field %q must be %s, got JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
