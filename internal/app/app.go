@@ -1,0 +1,276 @@
+// Package app is the composition root of ossa: it resolves a target into the
+// modules it needs, builds them in dependency order, serves their routes on
+// one HTTP server with /livez, /readyz, /metrics and /openapi.json, and shuts
+// everything down in reverse order.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ossa-platform/ossa/internal/config"
+	"github.com/ossa-platform/ossa/internal/httpx"
+	"github.com/ossa-platform/ossa/internal/storage"
+)
+
+// Service is what every ossa service provides to the app.
+type Service interface {
+	// Run does the service's background work until ctx is cancelled, then
+	// drains and returns. An error before cancellation stops the process.
+	Run(ctx context.Context) error
+	// Routes is the service's route table.
+	Routes() []httpx.Route
+}
+
+// readinessChecker is implemented by services whose readiness depends on more
+// than having started.
+type readinessChecker interface {
+	Ready(ctx context.Context) error
+}
+
+// openAPIProvider is implemented by services that document their routes; the
+// fragments are merged into /openapi.json.
+type openAPIProvider interface {
+	OpenAPI() []byte
+}
+
+type namedService struct {
+	name string
+	svc  Service
+}
+
+// App is one ossa process.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	metrics  *httpx.Metrics
+
+	store    storage.Store
+	services []namedService
+	handler  http.Handler
+	ready    atomic.Bool
+}
+
+// New builds every module of cfg.Target. It opens backends (and migrates them
+// when configured), so errors here are configuration or connectivity errors.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+	order, err := resolve(cfg.Target)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := &App{cfg: cfg, log: log, registry: reg, metrics: httpx.NewMetrics(reg)}
+	for _, name := range order {
+		svc, err := modules[name].init(a, ctx)
+		if err != nil {
+			a.closeBackends()
+			return nil, fmt.Errorf("init %s: %w", name, err)
+		}
+		if svc != nil {
+			a.services = append(a.services, namedService{name: name, svc: svc})
+		}
+	}
+	handler, err := a.buildHandler()
+	if err != nil {
+		a.closeBackends()
+		return nil, err
+	}
+	a.handler = handler
+	return a, nil
+}
+
+// Handler is the process's whole HTTP surface, for in-process tests.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Addr is the configured listen address, or the target's default.
+func (a *App) Addr() string {
+	if a.cfg.HTTP.Addr != "" {
+		return a.cfg.HTTP.Addr
+	}
+	return defaultAddr(a.cfg.Target)
+}
+
+// Run serves on ln until ctx is cancelled or a service fails, then shuts down
+// gracefully: /readyz turns 503, the server waits ShutdownDelay, stops taking
+// requests and drains, and services stop in reverse order.
+func (a *App) Run(ctx context.Context, ln net.Listener) error {
+	runCtx, stopRun := context.WithCancelCause(ctx)
+	defer stopRun(nil)
+
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+
+	// Each service gets its own context so they can stop in reverse order.
+	type running struct {
+		name   string
+		cancel context.CancelFunc
+		done   chan error
+	}
+	var started []running
+	for _, ns := range a.services {
+		svcCtx, cancel := context.WithCancel(context.WithoutCancel(runCtx))
+		r := running{name: ns.name, cancel: cancel, done: make(chan error, 1)}
+		go func(svc Service) {
+			err := svc.Run(svcCtx)
+			if err != nil && svcCtx.Err() == nil {
+				stopRun(fmt.Errorf("service %s failed: %w", r.name, err))
+			}
+			r.done <- err
+		}(ns.svc)
+		started = append(started, r)
+	}
+
+	serveErr := make(chan error, 1)
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			stopRun(fmt.Errorf("http server: %w", err))
+		}
+		close(serveErr)
+	}()
+	a.ready.Store(true)
+	a.log.Info("ossa started", "addr", ln.Addr().String(), "target", a.cfg.Target, "services", a.serviceNames())
+
+	<-runCtx.Done()
+	cause := context.Cause(runCtx)
+	if errors.Is(cause, context.Canceled) {
+		cause = nil
+	}
+	a.ready.Store(false)
+	a.log.Info("shutting down", "reason", reasonOf(cause), "shutdown_delay", a.cfg.HTTP.ShutdownDelay)
+	if cause == nil && a.cfg.HTTP.ShutdownDelay > 0 {
+		time.Sleep(a.cfg.HTTP.ShutdownDelay)
+	}
+
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), a.cfg.HTTP.DrainTimeout)
+	defer cancelDrain()
+	var errs []error
+	if cause != nil {
+		errs = append(errs, cause)
+	}
+	if err := srv.Shutdown(drainCtx); err != nil {
+		errs = append(errs, fmt.Errorf("drain http: %w", err))
+	}
+	<-serveErr
+	for _, r := range slices.Backward(started) {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				errs = append(errs, fmt.Errorf("stop %s: %w", r.name, err))
+			}
+		case <-drainCtx.Done():
+			errs = append(errs, fmt.Errorf("stop %s: did not stop within %s", r.name, a.cfg.HTTP.DrainTimeout))
+		}
+	}
+	a.closeBackends()
+	a.log.Info("ossa stopped")
+	return errors.Join(errs...)
+}
+
+func reasonOf(cause error) string {
+	if cause == nil {
+		return "signal"
+	}
+	return cause.Error()
+}
+
+func (a *App) serviceNames() []string {
+	names := make([]string, len(a.services))
+	for i, ns := range a.services {
+		names[i] = ns.name
+	}
+	return names
+}
+
+// closeBackends releases backends; Run and a failed New call it once.
+func (a *App) closeBackends() {
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Warn("close store", "err", err)
+		}
+		a.store = nil
+	}
+}
+
+func (a *App) buildHandler() (http.Handler, error) {
+	mux := http.NewServeMux()
+	var fragments [][]byte
+	for _, ns := range a.services {
+		httpx.Mount(mux, ns.svc.Routes())
+		if p, ok := ns.svc.(openAPIProvider); ok {
+			fragments = append(fragments, p.OpenAPI())
+		}
+	}
+	doc, err := httpx.MergeOpenAPI(openAPIBase, fragments...)
+	if err != nil {
+		return nil, fmt.Errorf("build OpenAPI document: %w", err)
+	}
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})
+	mux.Handle("GET /readyz", httpx.Handle(a.readyz))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry}))
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(doc)
+	})
+	mux.Handle("/", httpx.NotFound())
+	return httpx.Chain(mux,
+		httpx.RequestIDs(),
+		httpx.Observe(a.log, a.metrics),
+		httpx.Recover(a.log),
+		httpx.BodyLimit(a.cfg.HTTP.BodyLimit),
+	), nil
+}
+
+// readyz is 200 only while every local service runs and every backend and
+// service check answers within a short deadline.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) error {
+	if !a.ready.Load() {
+		return httpx.Errorf(http.StatusServiceUnavailable, "not ready: starting or shutting down")
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	var failed []string
+	check := func(name string, err error) {
+		if err != nil {
+			checks[name] = err.Error()
+			failed = append(failed, name)
+			return
+		}
+		checks[name] = "ok"
+	}
+	if a.store != nil {
+		check(moduleStore, a.store.Ping(ctx))
+	}
+	for _, ns := range a.services {
+		if rc, ok := ns.svc.(readinessChecker); ok {
+			check(ns.name, rc.Ready(ctx))
+		}
+	}
+	if len(failed) > 0 {
+		return httpx.Errorf(http.StatusServiceUnavailable, "not ready: %v failing", failed).WithErrors(checks)
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string]any{"status": "ready", "checks": checks})
+	return nil
+}
+
+// Registry is the process's Prometheus registry; services register on it.
+func (a *App) Registry() prometheus.Registerer { return a.registry }
