@@ -72,6 +72,7 @@ func TestValidExamples(t *testing.T) {
 		"invoice-auditor-governed.yml": TierGoverned,
 		"compliance-advanced.yml":      TierAdvanced,
 		"legacy-body.yml":              TierCore,
+		"llm.yml":                      TierCore,
 	}
 	files, err := filepath.Glob(filepath.Join(examplesDir, "*.yml"))
 	require.NoError(t, err)
