@@ -21,6 +21,12 @@ var (
 // Store is a connected driver.
 type Store interface {
 	Agents() AgentStore
+	// Keys holds the gateway's API keys.
+	Keys() KeyStore
+	// Audit holds the audit log of changes made through the API.
+	Audit() AuditStore
+	// Tasks holds the task service's tasks and their events.
+	Tasks() TaskStore
 	// Ping reports whether the backend answers; /readyz calls it.
 	Ping(ctx context.Context) error
 	// Migrate applies every embedded migration not yet applied. It is

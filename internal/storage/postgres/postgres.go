@@ -58,6 +58,12 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 // Agents returns the agent store.
 func (s *Store) Agents() storage.AgentStore { return agentStore{pool: s.pool} }
 
+// Keys returns the API key store.
+func (s *Store) Keys() storage.KeyStore { return keyStore{pool: s.pool} }
+
+// Audit returns the audit log.
+func (s *Store) Audit() storage.AuditStore { return auditStore{pool: s.pool} }
+
 // Ping reports whether the database answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {

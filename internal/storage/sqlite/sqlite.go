@@ -36,6 +36,8 @@ const busyTimeoutMS = 10_000
 type Store struct {
 	write *sql.DB
 	read  *sql.DB
+	// stmts holds the prepared statements of hot paths (tasks).
+	stmts *stmtCache
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -77,7 +79,7 @@ func Open(ctx context.Context, location string) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("open sqlite %s: read pool: %w", path, err), write.Close())
 	}
-	return &Store{write: write, read: read}, nil
+	return &Store{write: write, read: read, stmts: &stmtCache{}}, nil
 }
 
 // DB returns the write handle: a pool of one connection, which is also what
@@ -88,6 +90,12 @@ func (s *Store) DB() *sql.DB { return s.write }
 
 // Agents returns the agent store.
 func (s *Store) Agents() storage.AgentStore { return agentStore{write: s.write, read: s.read} }
+
+// Keys returns the API key store.
+func (s *Store) Keys() storage.KeyStore { return keyStore{write: s.write, read: s.read} }
+
+// Audit returns the audit log.
+func (s *Store) Audit() storage.AuditStore { return auditStore{write: s.write, read: s.read} }
 
 // Ping reports whether both pools reach the database.
 func (s *Store) Ping(ctx context.Context) error {
@@ -104,7 +112,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	// Readers first, so the writer's connection is the last one and SQLite
 	// checkpoints the WAL into the main file as it closes.
-	if err := errors.Join(s.read.Close(), s.write.Close()); err != nil {
+	if err := errors.Join(s.stmts.close(), s.read.Close(), s.write.Close()); err != nil {
 		return fmt.Errorf("close sqlite: %w", err)
 	}
 	return nil

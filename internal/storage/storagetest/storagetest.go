@@ -51,7 +51,15 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentStatusUpdates", testConcurrentStatusUpdates},
 		{"MigrateIsIdempotent", testMigrateIsIdempotent},
 		{"PingAndClose", testPingAndClose},
+		{"KeyRoundTrip", testKeyRoundTrip},
+		{"KeyDuplicateIsConflict", testKeyDuplicateIsConflict},
+		{"KeyRevoke", testKeyRevoke},
+		{"KeyTouchLastUsed", testKeyTouchLastUsed},
+		{"KeyList", testKeyList},
+		{"AuditAppendList", testAuditAppendList},
+		{"AuditFiltersAndPages", testAuditFiltersAndPages},
 	}
+	tests = append(tests, taskTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,101 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ossa-platform/ossa/internal/storage"
+)
+
+// auditStore implements storage.AuditStore.
+type auditStore struct {
+	pool *pgxpool.Pool
+}
+
+const auditColumns = `id, at, actor, actor_name, role, action, target, status, request_id`
+
+// Append implements storage.AuditStore.
+func (s auditStore) Append(ctx context.Context, e *storage.AuditEvent) error {
+	u, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("append audit event: new id: %w", err)
+	}
+	at := e.Time
+	if at.IsZero() {
+		at = time.Now()
+	}
+	at = at.UTC().Truncate(time.Microsecond)
+	if _, err := s.pool.Exec(ctx, `INSERT INTO audit_events (`+auditColumns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		u.String(), at, e.Actor, e.ActorName, e.Role, e.Action, e.Target, e.Status, e.RequestID); err != nil {
+		return fmt.Errorf("append audit event: %w", err)
+	}
+	e.ID, e.Time = u.String(), at
+	return nil
+}
+
+// List implements storage.AuditStore.
+func (s auditStore) List(ctx context.Context, f storage.AuditFilter) (storage.AuditPage, error) {
+	var (
+		where []string
+		args  []any
+	)
+	param := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	if f.Cursor != "" {
+		before, err := storage.DecodeCursor(f.Cursor)
+		if err != nil {
+			return storage.AuditPage{}, fmt.Errorf("list audit events: %w", err)
+		}
+		where = append(where, "id < "+param(before))
+	}
+	for _, eq := range [][2]string{{"actor", f.Actor}, {"action", f.Action}, {"target", f.Target}} {
+		if eq[1] != "" {
+			where = append(where, eq[0]+" = "+param(eq[1]))
+		}
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "at >= "+param(encodeTime(f.Since)))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "at < "+param(encodeTime(f.Until)))
+	}
+	limit := storage.PageLimit(f.Limit)
+	q := `SELECT ` + auditColumns + ` FROM audit_events`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	q += ` ORDER BY id DESC LIMIT ` + param(limit+1)
+
+	rows, err := s.pool.Query(ctx, q, args...)
+	if err != nil {
+		return storage.AuditPage{}, fmt.Errorf("list audit events: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (storage.AuditEvent, error) {
+		var e storage.AuditEvent
+		err := row.Scan(&e.ID, &e.Time, &e.Actor, &e.ActorName, &e.Role, &e.Action, &e.Target, &e.Status, &e.RequestID)
+		e.Time = e.Time.UTC()
+		return e, err
+	})
+	if err != nil {
+		return storage.AuditPage{}, fmt.Errorf("list audit events: %w", err)
+	}
+	page := storage.AuditPage{Events: events}
+	if page.Events == nil {
+		page.Events = []storage.AuditEvent{}
+	}
+	if len(page.Events) > limit {
+		page.Events = page.Events[:limit]
+		page.NextCursor = storage.EncodeCursor(page.Events[limit-1].ID)
+	}
+	return page, nil
+}

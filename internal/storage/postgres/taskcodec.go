@@ -1,0 +1,113 @@
+package postgres
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/ossa-platform/ossa/internal/storage"
+)
+
+// encodeTask returns t's column values in taskColumns order.
+func encodeTask(t *storage.Task) ([]any, error) {
+	if !t.State.Valid() {
+		return nil, fmt.Errorf("invalid task state %q", t.State)
+	}
+	input, err := optionalJSON(t.Input, "input")
+	if err != nil {
+		return nil, err
+	}
+	output, err := optionalJSON(t.Output, "output")
+	if err != nil {
+		return nil, err
+	}
+	artifacts, err := optionalJSON(t.Artifacts, "artifacts")
+	if err != nil {
+		return nil, err
+	}
+	if artifacts == nil {
+		artifacts = "[]"
+	}
+	return []any{
+		t.ID, t.Capability, t.RequestedAgent, input, t.MinTier, nonNil(t.Tags), int16(t.Priority), t.Timeout.Milliseconds(),
+		int32(t.MaxAttempts), encodeTime(t.WaitForAgentUntil), nullIfEmpty(t.IdempotencyKey), t.RequestHash, t.CreatedBy,
+		t.ContextID, string(t.State), t.Message, output, artifacts, int32(t.Attempts), t.AgentID, t.AgentName,
+		nullIfEmpty(t.RunningOn), t.Offered, encodeTime(t.LeaseExpiresAt), t.AttemptError, t.RemoteID,
+		nonNil(t.FailedAgents), nullIfZero(t.JobID), t.EventSeq, encodeTime(t.CreatedAt), encodeTime(t.UpdatedAt),
+		encodeTime(t.FinishedAt),
+	}, nil
+}
+
+// scanTask reads one row of taskColumns.
+func scanTask(row pgx.Row) (*storage.Task, error) {
+	var (
+		t                          storage.Task
+		input, output, artifacts   []byte
+		state                      string
+		priority                   int16
+		timeoutMS                  int64
+		maxAttempts, attempts      int32
+		waitUntil, lease, finished pgtype.Timestamptz
+		idemKey, runningOn         *string
+		jobID                      *int64
+		created, updated           time.Time
+	)
+	err := row.Scan(&t.ID, &t.Capability, &t.RequestedAgent, &input, &t.MinTier, &t.Tags, &priority, &timeoutMS,
+		&maxAttempts, &waitUntil, &idemKey, &t.RequestHash, &t.CreatedBy, &t.ContextID,
+		&state, &t.Message, &output, &artifacts, &attempts, &t.AgentID, &t.AgentName, &runningOn, &t.Offered, &lease,
+		&t.AttemptError, &t.RemoteID, &t.FailedAgents, &jobID, &t.EventSeq, &created, &updated, &finished)
+	if err != nil {
+		return nil, err
+	}
+	if input != nil {
+		t.Input = input
+	}
+	if output != nil {
+		t.Output = output
+	}
+	t.Artifacts = artifacts
+	t.Priority, t.MaxAttempts, t.Attempts = int(priority), int(maxAttempts), int(attempts)
+	t.Timeout = time.Duration(timeoutMS) * time.Millisecond
+	t.WaitForAgentUntil, t.LeaseExpiresAt, t.FinishedAt = decodeTime(waitUntil), decodeTime(lease), decodeTime(finished)
+	t.CreatedAt, t.UpdatedAt = created.UTC(), updated.UTC()
+	if idemKey != nil {
+		t.IdempotencyKey = *idemKey
+	}
+	if runningOn != nil {
+		t.RunningOn = *runningOn
+	}
+	if jobID != nil {
+		t.JobID = *jobID
+	}
+	t.State = storage.TaskState(state)
+	return &t, nil
+}
+
+func optionalJSON(v json.RawMessage, what string) (any, error) {
+	if len(v) == 0 {
+		return nil, nil
+	}
+	// Checked here for the same error as the SQLite driver's; jsonb input
+	// parsing is the backstop.
+	if !json.Valid(v) {
+		return nil, fmt.Errorf("%s is not valid JSON", what)
+	}
+	return string(v), nil
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func nullIfZero(n int64) any {
+	if n == 0 {
+		return nil
+	}
+	return n
+}
