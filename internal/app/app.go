@@ -6,12 +6,16 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +23,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ossa-platform/ossa/internal/auth"
 	"github.com/ossa-platform/ossa/internal/config"
+	"github.com/ossa-platform/ossa/internal/gateway"
 	"github.com/ossa-platform/ossa/internal/httpx"
 	"github.com/ossa-platform/ossa/internal/storage"
 )
@@ -45,6 +51,20 @@ type openAPIProvider interface {
 	OpenAPI() []byte
 }
 
+// closer is implemented by services holding resources they opened in New
+// (connections, background refreshes); the app closes them after Run or a
+// failed New.
+type closer interface {
+	Close() error
+}
+
+// drainer is implemented by services holding requests open (event streams,
+// long polls): the HTTP server waits for requests in flight when it shuts
+// down, so it tells them to end first.
+type drainer interface {
+	BeginDrain()
+}
+
 type namedService struct {
 	name string
 	svc  Service
@@ -61,18 +81,62 @@ type App struct {
 	services []namedService
 	handler  http.Handler
 	ready    atomic.Bool
+
+	// local holds every module this process runs.
+	local map[string]bool
+	// gateway is set when the gateway runs in this process; it then guards
+	// every route, else the forwarded identity does (forwarder).
+	gateway   *gateway.Service
+	forwarder *auth.Forwarder
+	// upstreams are the services the gateway routes to in other processes.
+	upstreams []gateway.Upstream
+	// out receives what is shown once to the operator (the first admin key).
+	out io.Writer
+}
+
+// Option changes how New builds the app.
+type Option func(*App)
+
+// WithOutput sends what the app shows the operator once, such as the first
+// admin key of an embedded store, to w instead of standard output.
+func WithOutput(w io.Writer) Option {
+	return func(a *App) { a.out = w }
 }
 
 // New builds every module of cfg.Target. It opens backends (and migrates them
 // when configured), so errors here are configuration or connectivity errors.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (*App, error) {
 	order, err := resolve(cfg.Target)
 	if err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{cfg: cfg, log: log, registry: reg, metrics: httpx.NewMetrics(reg)}
+	a := &App{cfg: cfg, log: log, registry: reg, metrics: httpx.NewMetrics(reg), local: map[string]bool{}, out: os.Stdout}
+	for _, o := range opts {
+		o(a)
+	}
+	for _, name := range order {
+		a.local[name] = true
+	}
+	// Every service with a remote description that this process does not
+	// run is one the gateway (if here) proxies to.
+	for _, name := range Services() {
+		if m := modules[name]; !a.local[name] && m.remote != nil {
+			u := m.remote(&a.cfg)
+			u.Name = name
+			a.upstreams = append(a.upstreams, u)
+		}
+	}
+	if !a.local[moduleGateway] {
+		// Services without the gateway in front trust only what it signs.
+		f, err := auth.NewForwarder(cfg.Auth.InternalSecret)
+		if err != nil {
+			return nil, fmt.Errorf("%s run without the gateway in this process, so they need --auth.internal-secret (OSSA_AUTH_INTERNAL_SECRET), the secret the gateway signs identities with: %w",
+				strings.Join(cfg.Target, ","), err)
+		}
+		a.forwarder = f
+	}
 	for _, name := range order {
 		svc, err := modules[name].init(a, ctx)
 		if err != nil {
@@ -114,6 +178,21 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 		Handler:           a.handler,
 		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	for _, ns := range a.services {
+		if d, ok := ns.svc.(drainer); ok {
+			srv.RegisterOnShutdown(d.BeginDrain)
+		}
+	}
+	if a.cfg.HTTP.TLSCert != "" {
+		// Loaded here, not per connection, so a bad file fails the start.
+		cert, err := tls.LoadX509KeyPair(a.cfg.HTTP.TLSCert, a.cfg.HTTP.TLSKey)
+		if err != nil {
+			a.closeBackends()
+			return fmt.Errorf("load TLS certificate: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, srv.TLSConfig)
 	}
 
 	// Each service gets its own context so they can stop in reverse order.
@@ -198,8 +277,17 @@ func (a *App) serviceNames() []string {
 	return names
 }
 
-// closeBackends releases backends; Run and a failed New call it once.
+// closeBackends releases backends and what services opened; Run and a
+// failed New call it once.
 func (a *App) closeBackends() {
+	for _, ns := range a.services {
+		if c, ok := ns.svc.(closer); ok {
+			if err := c.Close(); err != nil {
+				a.log.Warn("close service", "service", ns.name, "err", err)
+			}
+		}
+	}
+	a.services = nil
 	if a.store != nil {
 		if err := a.store.Close(); err != nil {
 			a.log.Warn("close store", "err", err)
@@ -210,9 +298,12 @@ func (a *App) closeBackends() {
 
 func (a *App) buildHandler() (http.Handler, error) {
 	mux := http.NewServeMux()
+	guard := a.guard()
 	var fragments [][]byte
 	for _, ns := range a.services {
-		httpx.Mount(mux, ns.svc.Routes())
+		for _, rt := range ns.svc.Routes() {
+			mux.Handle(rt.Pattern(), guard(rt, httpx.Handle(rt.Handler)))
+		}
 		if p, ok := ns.svc.(openAPIProvider); ok {
 			fragments = append(fragments, p.OpenAPI())
 		}
@@ -231,12 +322,28 @@ func (a *App) buildHandler() (http.Handler, error) {
 		_, _ = w.Write(doc)
 	})
 	mux.Handle("/", httpx.NotFound())
+	cors := func(next http.Handler) http.Handler { return next }
+	if a.gateway != nil {
+		cors = a.gateway.CORS()
+	}
 	return httpx.Chain(mux,
 		httpx.RequestIDs(),
 		httpx.Observe(a.log, a.metrics),
 		httpx.Recover(a.log),
+		cors,
 		httpx.BodyLimit(a.cfg.HTTP.BodyLimit),
 	), nil
+}
+
+// guard is what every service route is wrapped in: the gateway's checks
+// when it runs here (all mode, or the gateway's own process), else the
+// verification of the identity the gateway forwards (a service's process
+// in split mode). Public routes pass either way.
+func (a *App) guard() func(httpx.Route, http.Handler) http.Handler {
+	if a.gateway != nil {
+		return a.gateway.Guard
+	}
+	return gateway.InternalGuard(a.forwarder, a.log)
 }
 
 // readyz is 200 only while every local service runs and every backend and

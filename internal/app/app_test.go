@@ -25,7 +25,11 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/prometheus/client_golang/prometheus.(*Registry).Gather"))
 }
 
-// testConfig is the default configuration on a temporary SQLite file.
+// testAdminKey is the bootstrap admin key of test apps (OSSA_ADMIN_KEY).
+const testAdminKey = "ossa_test_admin_key_0123456789abcdefghijkl"
+
+// testConfig is the default configuration on a temporary SQLite file, with
+// testAdminKey as its admin key.
 func testConfig(t *testing.T, args ...string) config.Config {
 	t.Helper()
 	var cfg config.Config
@@ -34,6 +38,7 @@ func testConfig(t *testing.T, args ...string) config.Config {
 	require.NoError(t, fs.Parse(args))
 	require.NoError(t, cfg.Load(fs, "", nil))
 	cfg.Database.URL = filepath.Join(t.TempDir(), "ossa.db")
+	cfg.Auth.AdminKey = testAdminKey
 	cfg.HTTP.ShutdownDelay = 0
 	cfg.Discovery.ProbeInterval = 0
 	require.NoError(t, cfg.Validate())

@@ -7,6 +7,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/ossa-platform/ossa/internal/config"
+	"github.com/ossa-platform/ossa/internal/discovery"
+	"github.com/ossa-platform/ossa/internal/gateway"
+	"github.com/ossa-platform/ossa/internal/taskagent"
 )
 
 // TargetAll runs every service in one process.
@@ -25,6 +30,14 @@ type module struct {
 	deps []string
 	help string
 	init func(a *App, ctx context.Context) (Service, error)
+	// after lists services that, when they run in the same process, are
+	// built first, because this one uses them in process; unlike deps they
+	// are not pulled into the target.
+	after []string
+	// remote describes the service to a gateway in another process: its URL,
+	// route table and OpenAPI fragment (see gateway.Upstream). Every service
+	// reached through the gateway sets it; docs/security.md explains why.
+	remote func(cfg *config.Config) gateway.Upstream
 }
 
 // modules is the whole graph, in one place: what each target needs and builds.
@@ -39,8 +52,32 @@ var modules = map[string]module{
 		deps: []string{moduleStore},
 		help: "agent registry: manifests, tiers, heartbeats, health probes, capability search",
 		init: (*App).initDiscovery,
+		remote: func(c *config.Config) gateway.Upstream {
+			return gateway.Upstream{URL: c.Discovery.URL, Routes: discovery.RouteTable(), OpenAPI: discovery.OpenAPISpec()}
+		},
+	},
+	"task-agent": {
+		port:  3001,
+		deps:  []string{moduleStore},
+		after: []string{"discovery"},
+		help:  "tasks: durable queue (River), routing to the best healthy agent, dispatch, retries, timeouts, cancel, pull mode, event streams, the platform's A2A endpoint",
+		init:  (*App).initTaskAgent,
+		remote: func(c *config.Config) gateway.Upstream {
+			return gateway.Upstream{URL: c.TaskAgent.URL, Routes: taskagent.RouteTable(), OpenAPI: taskagent.OpenAPISpec()}
+		},
+	},
+	moduleGateway: {
+		port: allPort,
+		deps: []string{moduleStore},
+		help: "the public entry: API keys and JWTs, RBAC, rate limits, audit log, routing to services in other processes",
+		init: (*App).initGateway,
 	},
 }
+
+// moduleGateway names the gateway, which the app treats specially: when it
+// runs in the process, it guards every route; when it does not, the signed
+// identity it forwards does.
+const moduleGateway = "gateway"
 
 // allPort is where `ossa serve` (target all) listens: the gateway's port.
 const allPort = 3000
@@ -80,6 +117,11 @@ func resolve(targets []string) ([]string, error) {
 		}
 		seen[name] = true
 		deps := slices.Clone(modules[name].deps)
+		for _, d := range modules[name].after {
+			if slices.Contains(wanted, d) {
+				deps = append(deps, d)
+			}
+		}
 		sort.Strings(deps)
 		for _, d := range deps {
 			visit(d)

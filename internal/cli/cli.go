@@ -46,7 +46,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
   ossa serve                      run every service in one process (SQLite under ./data)
   ossa serve --target=discovery   run one service against PostgreSQL
   ossa validate agent.yml         check OSSA manifests and their conformance tier
-  ossa agent list                 list registered agents`,
+  ossa agent list                 list registered agents
+  ossa task submit --capability summarization --input @doc.json --wait`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -57,6 +58,10 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		newMigrateCmd(),
 		newValidateCmd(),
 		newAgentCmd(),
+		newTaskCmd(),
+		newKeyCmd(),
+		newAuditCmd(),
+		newConfigCmd(),
 		newVersionCmd(),
 	)
 	return root

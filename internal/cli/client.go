@@ -19,6 +19,7 @@ import (
 type clientOptions struct {
 	server  string
 	apiKey  string
+	context string
 	output  string
 	timeout time.Duration
 }
@@ -27,20 +28,34 @@ func (o *clientOptions) register(cmd *cobra.Command) {
 	fs := cmd.PersistentFlags()
 	fs.StringVar(&o.server, "server", "", "platform URL (env OSSA_SERVER; default http://localhost:3000)")
 	fs.StringVar(&o.apiKey, "api-key", "", "API key (env OSSA_API_KEY)")
+	fs.StringVar(&o.context, "context", "", "context of the client configuration to use (default: its current-context)")
 	fs.StringVarP(&o.output, "output", "o", "table", "output format: table, json or yaml")
 	fs.DurationVar(&o.timeout, "timeout", 30*time.Second, "request timeout")
 }
 
-// resolve fills unset options from the environment and checks them.
+// resolve fills unset options from the environment, then from the client
+// configuration file's context (flags > env > file), and checks them.
 func (o *clientOptions) resolve() error {
-	if o.server == "" {
-		o.server = os.Getenv("OSSA_SERVER")
+	fromFile, err := o.fileContext()
+	if err != nil {
+		return err
+	}
+	for _, v := range []struct {
+		dst       *string
+		env, file string
+	}{
+		{&o.server, "OSSA_SERVER", fromFile.Server},
+		{&o.apiKey, "OSSA_API_KEY", fromFile.APIKey},
+	} {
+		if *v.dst == "" {
+			*v.dst = os.Getenv(v.env)
+		}
+		if *v.dst == "" {
+			*v.dst = v.file
+		}
 	}
 	if o.server == "" {
 		o.server = "http://localhost:3000"
-	}
-	if o.apiKey == "" {
-		o.apiKey = os.Getenv("OSSA_API_KEY")
 	}
 	switch o.output {
 	case "table", "json", "yaml":
@@ -48,6 +63,34 @@ func (o *clientOptions) resolve() error {
 		return fmt.Errorf("--output %q: must be table, json or yaml", o.output)
 	}
 	return nil
+}
+
+// fileContext is the selected context of the client configuration: the
+// --context one, else the file's current-context; empty if neither.
+func (o *clientOptions) fileContext() (clientContext, error) {
+	path, err := clientConfigPath()
+	if err != nil {
+		if o.context != "" {
+			return clientContext{}, err
+		}
+		return clientContext{}, nil // no home: flags and env only
+	}
+	cfg, err := loadClientConfig(path)
+	if err != nil {
+		return clientContext{}, err
+	}
+	name := o.context
+	if name == "" {
+		name = cfg.CurrentContext
+	}
+	if name == "" {
+		return clientContext{}, nil
+	}
+	c, ok := cfg.context(name)
+	if !ok {
+		return clientContext{}, fmt.Errorf("context %q is not in %s; see ossa config view", name, path)
+	}
+	return *c, nil
 }
 
 func (o *clientOptions) httpClient() *http.Client {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ossa-platform/ossa/internal/app"
 	"github.com/ossa-platform/ossa/internal/config"
+	"github.com/ossa-platform/ossa/internal/taskagent"
 )
 
 func newMigrateCmd() *cobra.Command {
@@ -37,6 +38,10 @@ func newMigrateCmd() *cobra.Command {
 			}
 			defer st.Close()
 			if err := st.Migrate(ctx); err != nil {
+				return fmt.Errorf("migrate %s: %w", config.RedactURL(databaseURL), err)
+			}
+			// The task queue's tables are River's, migrated by River.
+			if err := taskagent.Migrate(ctx, st, nil); err != nil {
 				return fmt.Errorf("migrate %s: %w", config.RedactURL(databaseURL), err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "database %s is up to date\n", config.RedactURL(databaseURL))

@@ -77,7 +77,7 @@ func runServe(cmd *cobra.Command, opts *serveOptions) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, opts.cfg, log)
+	a, err := app.New(ctx, opts.cfg, log, app.WithOutput(cmd.OutOrStdout()))
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ossa-platform/ossa/internal/discovery"
+	"github.com/ossa-platform/ossa/internal/gateway"
+	"github.com/ossa-platform/ossa/internal/taskagent"
 )
 
 // EnvPrefix starts every environment variable that sets a flag:
@@ -31,7 +33,31 @@ type Config struct {
 	Log      LogConfig      `yaml:"log"`
 	Database DatabaseConfig `yaml:"database"`
 
+	// Auth holds the secrets the gateway and the services share.
+	Auth  AuthConfig  `yaml:"auth"`
+	Redis RedisConfig `yaml:"redis"`
+
 	Discovery discovery.Config `yaml:"discovery"`
+	Gateway   gateway.Config   `yaml:"gateway"`
+	TaskAgent taskagent.Config `yaml:"task_agent"`
+}
+
+// AuthConfig holds the process's authentication secrets.
+type AuthConfig struct {
+	// InternalSecret signs the identity the gateway forwards to services in
+	// other processes; the gateway and every service share it. Required
+	// whenever the gateway and a service run in different processes.
+	InternalSecret string `yaml:"internal_secret"`
+	// AdminKey is an API key the gateway ensures exists with the admin role
+	// (OSSA_ADMIN_KEY): how the first admin of a cluster is seeded.
+	AdminKey string `yaml:"admin_key"`
+}
+
+// RedisConfig selects Redis, which holds the gateway's rate limits in
+// cluster mode so that replicas share them.
+type RedisConfig struct {
+	// URL is a redis:// or rediss:// URL; empty keeps state in process.
+	URL string `yaml:"url"`
 }
 
 // HTTPConfig is the process's HTTP server.
@@ -46,6 +72,9 @@ type HTTPConfig struct {
 	// DrainTimeout bounds how long in-flight work may take to finish.
 	DrainTimeout      time.Duration `yaml:"drain_timeout"`
 	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	// TLSCert and TLSKey are PEM files; with both set the server speaks TLS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
 }
 
 // LogConfig selects the log level and format.
@@ -72,11 +101,18 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&c.HTTP.ShutdownDelay, "http.shutdown-delay", 2*time.Second, "time /readyz reports 503 before the server stops on SIGTERM")
 	fs.DurationVar(&c.HTTP.DrainTimeout, "http.drain-timeout", 30*time.Second, "time allowed for in-flight requests and work to finish on shutdown")
 	fs.DurationVar(&c.HTTP.ReadHeaderTimeout, "http.read-header-timeout", 10*time.Second, "time allowed to read request headers")
+	fs.StringVar(&c.HTTP.TLSCert, "http.tls-cert", "", "PEM certificate file; with --http.tls-key the server speaks HTTPS")
+	fs.StringVar(&c.HTTP.TLSKey, "http.tls-key", "", "PEM private key file of --http.tls-cert")
 	fs.StringVar(&c.Log.Level, "log.level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&c.Log.Format, "log.format", "auto", "log format: auto, json, text")
 	fs.StringVar(&c.Database.URL, "database-url", "data/ossa.db", "postgres:// URL, or a SQLite file path for the embedded store")
 	fs.BoolVar(&c.Database.AutoMigrate, "database.auto-migrate", true, "apply database migrations at start")
+	fs.StringVar(&c.Auth.InternalSecret, "auth.internal-secret", "", "secret (32+ bytes) signing the identity the gateway forwards to services in other processes")
+	fs.StringVar(&c.Auth.AdminKey, "admin-key", "", "API key (ossa_…) to ensure exists as an admin key; seeds the first admin")
+	fs.StringVar(&c.Redis.URL, "redis-url", "", "redis:// URL; keeps gateway rate limits in Redis, shared by replicas")
 	c.Discovery.RegisterFlags(fs, "discovery.")
+	c.Gateway.RegisterFlags(fs, "gateway.")
+	c.TaskAgent.RegisterFlags(fs, "task-agent.")
 }
 
 // Validate reports every invalid value at once.
@@ -96,6 +132,12 @@ func (c *Config) Validate() error {
 	if c.HTTP.ShutdownDelay < 0 || c.HTTP.DrainTimeout <= 0 {
 		errs = append(errs, errors.New("http.shutdown_delay must be ≥ 0 and http.drain_timeout > 0"))
 	}
+	if (c.HTTP.TLSCert == "") != (c.HTTP.TLSKey == "") {
+		errs = append(errs, errors.New("http.tls_cert and http.tls_key: set both or neither"))
+	}
+	if c.Redis.URL != "" && !strings.HasPrefix(c.Redis.URL, "redis://") && !strings.HasPrefix(c.Redis.URL, "rediss://") {
+		errs = append(errs, fmt.Errorf("redis.url %q: must be a redis:// or rediss:// URL", RedactURL(c.Redis.URL)))
+	}
 	switch strings.ToLower(c.Log.Level) {
 	case "debug", "info", "warn", "error":
 	default:
@@ -111,6 +153,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Discovery.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("discovery: %w", err))
+	}
+	if err := c.Gateway.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("gateway: %w", err))
+	}
+	if err := c.TaskAgent.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("task_agent: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -198,11 +246,22 @@ func decodeStrict(data []byte, c *Config) error {
 }
 
 // YAML renders the effective configuration, for --print-config. Credentials
-// in URLs are masked.
+// in URLs and secrets are masked.
 func (c *Config) YAML() ([]byte, error) {
 	shown := *c
 	shown.Database.URL = RedactURL(c.Database.URL)
+	shown.Redis.URL = RedactURL(c.Redis.URL)
+	shown.Auth.InternalSecret = redactSecret(c.Auth.InternalSecret)
+	shown.Auth.AdminKey = redactSecret(c.Auth.AdminKey)
 	return yaml.Marshal(&shown)
+}
+
+// redactSecret shows whether a secret is set, never the secret.
+func redactSecret(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "xxxxx"
 }
 
 // RedactURL masks the password of a URL-shaped value.

@@ -95,9 +95,25 @@ func TestPrintConfigRedactsPasswords(t *testing.T) {
 	require.NoError(t, c.Load(fs, "testdata/good.yml", nil))
 	y, err := c.YAML()
 	require.NoError(t, err)
-	require.NotContains(t, string(y), "secret")
+	require.NotContains(t, string(y), ":secret@")
 	require.Contains(t, string(y), "postgres://ossa:xxxxx@db:5432/ossa")
 	require.Equal(t, "postgres://ossa:secret@db:5432/ossa", c.Database.URL, "redaction must not change the config")
+}
+
+func TestPrintConfigRedactsSecrets(t *testing.T) {
+	t.Parallel()
+	c, fs := newFlags(t)
+	require.NoError(t, c.Load(fs, "", []string{
+		"OSSA_AUTH_INTERNAL_SECRET=internal-secret-value-0123456789abcdef",
+		"OSSA_ADMIN_KEY=ossa_admin_key_value_0123456789abcdef",
+		"OSSA_REDIS_URL=redis://:redis-password@cache:6379/0",
+	}))
+	y, err := c.YAML()
+	require.NoError(t, err)
+	for _, secret := range []string{"internal-secret-value", "admin_key_value", "redis-password"} {
+		require.NotContains(t, string(y), secret)
+	}
+	require.Equal(t, "ossa_admin_key_value_0123456789abcdef", c.Auth.AdminKey, "OSSA_ADMIN_KEY sets --admin-key")
 }
 
 func TestEnvName(t *testing.T) {

@@ -3,6 +3,7 @@ package discovery
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -28,6 +29,9 @@ type Config struct {
 	// Scan is a directory whose .agents/**/agent.yml manifests are registered
 	// at start and whenever they change (UADP workspace scan).
 	Scan string `yaml:"scan"`
+	// URL is where processes that do not run discovery reach it (the
+	// gateway in split mode); the default is the Helm chart's Service.
+	URL string `yaml:"url"`
 }
 
 // RegisterFlags registers the discovery flags under prefix.
@@ -39,6 +43,7 @@ func (c *Config) RegisterFlags(fs *pflag.FlagSet, prefix string) {
 	fs.IntVar(&c.UnhealthyAfter, prefix+"unhealthy-after", 3, "consecutive failed probes before an agent is unhealthy")
 	fs.DurationVar(&c.SyncInterval, prefix+"sync-interval", 5*time.Second, "interval between reloads of the in-memory index from the store")
 	fs.StringVar(&c.Scan, prefix+"scan", "", "directory whose .agents/**/agent.yml manifests are registered and watched")
+	fs.StringVar(&c.URL, prefix+"url", "http://ossa-discovery:3011", "URL other processes (the gateway in split mode) reach discovery at")
 }
 
 // Validate reports every invalid value.
@@ -61,6 +66,11 @@ func (c *Config) Validate() error {
 	}
 	if c.UnhealthyAfter < 1 {
 		errs = append(errs, errors.New("unhealthy_after: must be at least 1"))
+	}
+	if c.URL != "" {
+		if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("url %q: must be an absolute http or https URL", c.URL))
+		}
 	}
 	if c.SyncInterval <= 0 {
 		errs = append(errs, fmt.Errorf("sync_interval %s: must be positive", c.SyncInterval))

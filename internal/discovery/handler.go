@@ -34,7 +34,8 @@ const (
 	maxListLimit     = 500
 )
 
-// Routes is the service's HTTP surface; docs/discovery.md describes it.
+// Routes is the service's HTTP surface; docs/discovery.md describes it. It
+// reads nothing from s, so RouteTable can take it from a nil *Service.
 func (s *Service) Routes() []httpx.Route {
 	return []httpx.Route{
 		{Method: http.MethodPost, Path: "/api/v1/agents", Handler: s.handleRegister,
@@ -53,6 +54,11 @@ func (s *Service) Routes() []httpx.Route {
 			Summary: "Find the healthy agents best able to provide capabilities, ranked.", Permission: permRead},
 	}
 }
+
+// RouteTable is the route table (methods, paths, permissions) for a gateway
+// that routes to discovery in another process; its handlers must not be
+// called.
+func RouteTable() []httpx.Route { return (*Service)(nil).Routes() }
 
 // AgentList is a page of agents.
 type AgentList struct {

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 
+	"github.com/ossa-platform/ossa/internal/auth"
 	"github.com/ossa-platform/ossa/internal/httpx"
 	"github.com/ossa-platform/ossa/internal/manifest"
 	"github.com/ossa-platform/ossa/internal/storage"
@@ -69,6 +70,9 @@ func (s *Service) register(ctx context.Context, req RegisterRequest, source stri
 	if err != nil {
 		return nil, err
 	}
+	if err := auth.CheckAgent(ctx, a.Name); err != nil {
+		return nil, err
+	}
 	if err := s.create(ctx, &a, source); err != nil {
 		return nil, err
 	}
@@ -99,11 +103,18 @@ func (s *Service) Update(ctx context.Context, id string, req RegisterRequest) (*
 }
 
 func (s *Service) update(ctx context.Context, id string, req RegisterRequest, source string) (*Registration, error) {
-	if _, err := s.Get(ctx, id); err != nil {
+	old, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := auth.CheckAgent(ctx, old.Name); err != nil {
 		return nil, err
 	}
 	a, warnings, err := prepare(req)
 	if err != nil {
+		return nil, err
+	}
+	if err := auth.CheckAgent(ctx, a.Name); err != nil {
 		return nil, err
 	}
 	a.ID = id
@@ -135,7 +146,25 @@ func (s *Service) updateAgent(ctx context.Context, a *storage.Agent, source stri
 // Delete deregisters agent id. The error wraps storage.ErrNotFound (and is
 // a 404 *httpx.Error) for an unknown ID.
 func (s *Service) Delete(ctx context.Context, id string) error {
+	if err := s.checkOwner(ctx, id); err != nil {
+		return err
+	}
 	return s.delete(ctx, id, sourceAPI)
+}
+
+// checkOwner returns a 403 unless the caller may act for agent id (see
+// auth.CheckAgent), and a 404 if an agent-role caller names an unknown
+// agent. Only agent-role callers need the agent's name, so only they cost
+// a lookup.
+func (s *Service) checkOwner(ctx context.Context, id string) error {
+	if p, ok := auth.FromContext(ctx); !ok || p.Role != auth.RoleAgent {
+		return nil
+	}
+	a, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	return auth.CheckAgent(ctx, a.Name)
 }
 
 func (s *Service) delete(ctx context.Context, id, source string) error {
@@ -157,6 +186,9 @@ func (s *Service) delete(ctx context.Context, id, source string) error {
 func (s *Service) Heartbeat(ctx context.Context, id string, hb Heartbeat) (storage.AgentStatus, error) {
 	claim, load, err := checkHeartbeat(hb)
 	if err != nil {
+		return storage.AgentStatus{}, err
+	}
+	if err := s.checkOwner(ctx, id); err != nil {
 		return storage.AgentStatus{}, err
 	}
 	st, ok := s.idx.heartbeat(id, s.clock(), claim, load, s.cfg)

@@ -188,6 +188,10 @@ func (s *Service) Ready(context.Context) error {
 // OpenAPI returns the OpenAPI 3.1 fragment documenting Routes.
 func (s *Service) OpenAPI() []byte { return openAPISpec }
 
+// OpenAPISpec is the fragment OpenAPI returns, for a gateway that documents
+// discovery running in another process.
+func OpenAPISpec() []byte { return openAPISpec }
+
 // Get returns the agent with its live status. An agent another replica
 // registered and this one has not yet synced is read from the store. The
 // error wraps storage.ErrNotFound for an unknown ID.

@@ -1,0 +1,174 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ossa-platform/ossa/internal/auth"
+	"github.com/ossa-platform/ossa/internal/storage"
+)
+
+// Authentication failures. Both are 401 with the same body whatever the
+// reason (unknown, revoked, expired, tampered), so answers never tell whether
+// a key exists.
+var (
+	errNoCredentials  = errors.New("no credentials")
+	errBadCredentials = errors.New("invalid credentials")
+)
+
+// touchInterval throttles last-used writes: at most one per key per interval.
+const touchInterval = time.Minute
+
+// maxCachedKeys bounds the key cache; past it the cache starts over.
+const maxCachedKeys = 10_000
+
+// authenticator turns a request's credentials into a principal.
+type authenticator struct {
+	keys  storage.KeyStore
+	clock func() time.Time
+	ttl   time.Duration
+	jwt   *jwtVerifier // nil when JWTs are not accepted
+
+	mu    sync.RWMutex
+	cache map[string]cachedKey // by key hash
+
+	touchMu sync.Mutex
+	written map[string]time.Time // key ID → last use written to the store
+	pending map[string]time.Time // key ID → last use not yet written
+}
+
+type cachedKey struct {
+	key     storage.APIKey
+	fetched time.Time
+}
+
+func newAuthenticator(keys storage.KeyStore, clock func() time.Time, ttl time.Duration, jwt *jwtVerifier) *authenticator {
+	return &authenticator{
+		keys: keys, clock: clock, ttl: ttl, jwt: jwt,
+		cache:   map[string]cachedKey{},
+		written: map[string]time.Time{},
+		pending: map[string]time.Time{},
+	}
+}
+
+// credentials returns the bearer token or X-API-Key of r.
+func credentials(r *http.Request) string {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(token)
+		}
+		return ""
+	}
+	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+}
+
+// authenticate returns the caller of r. Errors are errNoCredentials,
+// errBadCredentials, or a wrapped store failure.
+func (a *authenticator) authenticate(r *http.Request) (auth.Principal, error) {
+	token := credentials(r)
+	switch {
+	case token == "":
+		if r.Header.Get("Authorization") != "" {
+			return auth.Principal{}, errBadCredentials
+		}
+		return auth.Principal{}, errNoCredentials
+	case strings.HasPrefix(token, KeyPrefix):
+		return a.apiKey(r.Context(), token)
+	case a.jwt != nil:
+		return a.jwt.verify(r.Context(), token)
+	default:
+		return auth.Principal{}, errBadCredentials
+	}
+}
+
+func (a *authenticator) apiKey(ctx context.Context, token string) (auth.Principal, error) {
+	hash := hashKey(token)
+	now := a.clock()
+	k, err := a.lookup(ctx, hash, now)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	// The store found the key by its hash; comparing again in constant time
+	// keeps the outcome independent of how the lookup compared.
+	if !sameHash(k.Hash, hash) || !k.Active(now) {
+		return auth.Principal{}, errBadCredentials
+	}
+	a.used(k.ID, now)
+	return auth.Principal{Subject: "key:" + k.ID, Name: k.Name, Role: auth.Role(k.Role), Agent: k.Agent}, nil
+}
+
+// lookup finds a key by hash, from the cache while it is fresh.
+func (a *authenticator) lookup(ctx context.Context, hash string, now time.Time) (storage.APIKey, error) {
+	if a.ttl > 0 {
+		a.mu.RLock()
+		c, ok := a.cache[hash]
+		a.mu.RUnlock()
+		if ok && now.Sub(c.fetched) < a.ttl {
+			return c.key, nil
+		}
+	}
+	k, err := a.keys.GetByHash(ctx, hash)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.APIKey{}, errBadCredentials
+	}
+	if err != nil {
+		return storage.APIKey{}, fmt.Errorf("look up API key: %w", err)
+	}
+	if a.ttl > 0 {
+		a.mu.Lock()
+		if len(a.cache) >= maxCachedKeys {
+			clear(a.cache)
+		}
+		a.cache[hash] = cachedKey{key: *k, fetched: now}
+		a.mu.Unlock()
+	}
+	return *k, nil
+}
+
+// forget drops key id from the cache, so a revocation through this replica
+// takes effect at once.
+func (a *authenticator) forget(id string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for h, c := range a.cache {
+		if c.key.ID == id {
+			delete(a.cache, h)
+		}
+	}
+}
+
+// used notes that key id authenticated at now; flush writes it later.
+func (a *authenticator) used(id string, now time.Time) {
+	a.touchMu.Lock()
+	defer a.touchMu.Unlock()
+	if now.Sub(a.written[id]) >= touchInterval {
+		a.pending[id] = now
+	}
+}
+
+// flush writes pending last-used times to the store.
+func (a *authenticator) flush(ctx context.Context) error {
+	a.touchMu.Lock()
+	pending := a.pending
+	a.pending = map[string]time.Time{}
+	for id, t := range pending {
+		a.written[id] = t
+	}
+	if len(a.written) > maxCachedKeys {
+		clear(a.written)
+	}
+	a.touchMu.Unlock()
+	var errs []error
+	for id, t := range pending {
+		if err := a.keys.TouchLastUsed(ctx, id, t); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
