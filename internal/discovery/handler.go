@@ -187,7 +187,7 @@ func readRegistration(r *http.Request) (RegisterRequest, error) {
 	if isYAML {
 		allowed = []string{"endpoint", "protocol"}
 	}
-	if err := checkParams(q, allowed...); err != nil {
+	if err := httpx.CheckQuery(q, allowed...); err != nil {
 		return RegisterRequest{}, err
 	}
 	body, err := httpx.ReadBody(r)
@@ -220,7 +220,7 @@ func readRegistration(r *http.Request) (RegisterRequest, error) {
 }
 
 func parseListFilter(q url.Values) (storage.AgentFilter, error) {
-	if err := checkParams(q, "capability", "tag", "tier", "class", "health", "name", "cursor", "limit"); err != nil {
+	if err := httpx.CheckQuery(q, "capability", "tag", "tier", "class", "health", "name", "cursor", "limit"); err != nil {
 		return storage.AgentFilter{}, err
 	}
 	f := storage.AgentFilter{
@@ -241,14 +241,14 @@ func parseListFilter(q url.Values) (storage.AgentFilter, error) {
 		}
 		f.Health = append(f.Health, storage.Health(h))
 	}
-	if f.Limit, err = limitParam(q, defaultListLimit, maxListLimit); err != nil {
+	if f.Limit, err = httpx.QueryLimit(q, defaultListLimit, maxListLimit); err != nil {
 		return f, err
 	}
 	return f, nil
 }
 
 func parseDiscoverQuery(v url.Values) (Query, error) {
-	if err := checkParams(v, "capabilities", "tags", "tier", "limit", "include_unhealthy"); err != nil {
+	if err := httpx.CheckQuery(v, "capabilities", "tags", "tier", "limit", "include_unhealthy"); err != nil {
 		return Query{}, err
 	}
 	q := Query{Capabilities: listParam(v, "capabilities"), Tags: listParam(v, "tags")}
@@ -256,7 +256,7 @@ func parseDiscoverQuery(v url.Values) (Query, error) {
 	if q.MinTier, err = tierParam(v); err != nil {
 		return q, err
 	}
-	if q.Limit, err = limitParam(v, defaultDiscoverLimit, maxDiscoverLimit); err != nil {
+	if q.Limit, err = httpx.QueryLimit(v, defaultDiscoverLimit, maxDiscoverLimit); err != nil {
 		return q, err
 	}
 	if s := v.Get("include_unhealthy"); s != "" {
@@ -265,27 +265,6 @@ func parseDiscoverQuery(v url.Values) (Query, error) {
 		}
 	}
 	return q, nil
-}
-
-// checkParams rejects query parameters outside allowed, so a misspelt
-// filter fails instead of silently matching everything.
-func checkParams(q url.Values, allowed ...string) error {
-	var unknown []string
-	for k := range q {
-		if !slices.Contains(allowed, k) {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	slices.Sort(unknown)
-	if len(allowed) == 0 {
-		return httpx.Errorf(http.StatusBadRequest, "unknown query parameter(s) %s; this request takes none",
-			strings.Join(unknown, ", "))
-	}
-	return httpx.Errorf(http.StatusBadRequest, "unknown query parameter(s) %s; known: %s",
-		strings.Join(unknown, ", "), strings.Join(allowed, ", "))
 }
 
 // listParam collects a parameter that may repeat and may hold a comma list.
@@ -311,16 +290,4 @@ func tierParam(q url.Values) (manifest.Tier, error) {
 		return "", httpx.Errorf(http.StatusBadRequest, "tier: %v", err)
 	}
 	return t, nil
-}
-
-func limitParam(q url.Values, def, maxLimit int) (int, error) {
-	s := q.Get("limit")
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > maxLimit {
-		return 0, httpx.Errorf(http.StatusBadRequest, "limit: %q must be an integer from 1 to %d", s, maxLimit)
-	}
-	return n, nil
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -129,10 +127,10 @@ func (s *Service) checkKeyRequest(req CreateKeyRequest) (storage.APIKey, error) 
 
 func (s *Service) handleListKeys(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	if err := checkParams(q, "cursor", "limit"); err != nil {
+	if err := httpx.CheckQuery(q, "cursor", "limit"); err != nil {
 		return err
 	}
-	limit, err := limitParam(q)
+	limit, err := httpx.QueryLimit(q, defaultListLimit, maxListLimit)
 	if err != nil {
 		return err
 	}
@@ -170,12 +168,12 @@ func (s *Service) handleRevokeKey(w http.ResponseWriter, r *http.Request) error 
 
 func (s *Service) handleAudit(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
-	if err := checkParams(q, "actor", "action", "target", "since", "until", "cursor", "limit"); err != nil {
+	if err := httpx.CheckQuery(q, "actor", "action", "target", "since", "until", "cursor", "limit"); err != nil {
 		return err
 	}
 	f := storage.AuditFilter{Actor: q.Get("actor"), Action: q.Get("action"), Target: q.Get("target"), Cursor: q.Get("cursor")}
 	var err error
-	if f.Limit, err = limitParam(q); err != nil {
+	if f.Limit, err = httpx.QueryLimit(q, defaultListLimit, maxListLimit); err != nil {
 		return err
 	}
 	for _, p := range []struct {
@@ -208,33 +206,4 @@ func listError(what string, err error) error {
 		return httpx.Errorf(http.StatusBadRequest, "cursor: not a cursor this API issued; start again without one")
 	}
 	return fmt.Errorf("list %s: %w", what, err)
-}
-
-// checkParams rejects unknown query parameters, so a misspelt filter fails
-// instead of matching everything.
-func checkParams(q url.Values, allowed ...string) error {
-	var unknown []string
-	for k := range q {
-		if !slices.Contains(allowed, k) {
-			unknown = append(unknown, k)
-		}
-	}
-	if len(unknown) == 0 {
-		return nil
-	}
-	slices.Sort(unknown)
-	return httpx.Errorf(http.StatusBadRequest, "unknown query parameter(s) %s; known: %s",
-		strings.Join(unknown, ", "), strings.Join(allowed, ", "))
-}
-
-func limitParam(q url.Values) (int, error) {
-	s := q.Get("limit")
-	if s == "" {
-		return defaultListLimit, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 || n > maxListLimit {
-		return 0, httpx.Errorf(http.StatusBadRequest, "limit: %q must be an integer from 1 to %d", s, maxListLimit)
-	}
-	return n, nil
 }

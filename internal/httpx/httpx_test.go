@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -217,4 +218,25 @@ func TestMergeOpenAPI(t *testing.T) {
 	clash := []byte("components:\n  schemas:\n    Shared: {type: integer}\n")
 	_, err = MergeOpenAPI(base, a, clash)
 	require.ErrorContains(t, err, `schemas "Shared" defined twice`)
+}
+
+func TestQueryHelpers(t *testing.T) {
+	t.Parallel()
+	q := url.Values{"limit": {"20"}, "colour": {"red"}, "age": {"3"}}
+	err := CheckQuery(q, "limit")
+	require.ErrorContains(t, err, "unknown query parameter(s) age, colour; known: limit")
+	require.Equal(t, http.StatusBadRequest, err.(*Error).Status)
+	require.ErrorContains(t, CheckQuery(url.Values{"x": {"1"}}), "this request takes none")
+	require.NoError(t, CheckQuery(url.Values{"limit": {"1"}}, "limit", "cursor"))
+
+	n, err := QueryLimit(q, 50, 500)
+	require.NoError(t, err)
+	require.Equal(t, 20, n)
+	n, err = QueryLimit(url.Values{}, 50, 500)
+	require.NoError(t, err)
+	require.Equal(t, 50, n)
+	for _, bad := range []string{"0", "501", "ten", "-1"} {
+		_, err = QueryLimit(url.Values{"limit": {bad}}, 50, 500)
+		require.ErrorContains(t, err, "must be an integer from 1 to 500", bad)
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/ossa-platform/ossa/internal/a2a"
@@ -98,12 +97,8 @@ func (s *Service) handleList(w http.ResponseWriter, r *http.Request) error {
 // capability, agent, cursor, limit. Anything else is a 400.
 func parseTaskFilter(q url.Values) (storage.TaskFilter, error) {
 	var f storage.TaskFilter
-	for k := range q {
-		switch k {
-		case "state", "capability", "agent", "cursor", "limit":
-		default:
-			return f, httpx.Errorf(http.StatusBadRequest, "unknown query parameter %q; use state, capability, agent, cursor or limit", k)
-		}
+	if err := httpx.CheckQuery(q, "state", "capability", "agent", "cursor", "limit"); err != nil {
+		return f, err
 	}
 	for _, v := range q["state"] {
 		for st := range strings.SplitSeq(v, ",") {
@@ -115,14 +110,9 @@ func parseTaskFilter(q url.Values) (storage.TaskFilter, error) {
 		}
 	}
 	f.Capability, f.Agent, f.Cursor = q.Get("capability"), q.Get("agent"), q.Get("cursor")
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > storage.MaxPageLimit {
-			return f, httpx.Errorf(http.StatusBadRequest, "limit %q: must be 1 to %d", v, storage.MaxPageLimit)
-		}
-		f.Limit = n
-	}
-	return f, nil
+	limit, err := httpx.QueryLimit(q, storage.DefaultPageLimit, storage.MaxPageLimit)
+	f.Limit = limit
+	return f, err
 }
 
 // handleAction dispatches POST /api/v1/tasks/{id}:{action}. IDs contain no
