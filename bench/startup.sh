@@ -10,15 +10,20 @@ IDLE=${IDLE:-5}
 cd "$(dirname "$0")/.."
 bin=$(mktemp -d)/ossa
 go build -o "$bin" ./cmd/ossa
-port=39100
+port=29100  # below the ephemeral range, so outgoing connections never hold it
+
+trap 'pkill -f "$bin serve" 2>/dev/null || true' EXIT
 
 measure() { # $1 = data dir
   local start end pid
   start=$(date +%s%N)
   "$bin" serve --http.addr=127.0.0.1:$port --database-url="$1/ossa.db" --log.level=error --http.shutdown-delay=0s \
-    > /dev/null 2>&1 &
+    > "$1/serve.log" 2>&1 &
   pid=$!
-  until curl -fs -o /dev/null "http://127.0.0.1:$port/readyz"; do sleep 0.005; done
+  until curl -fs -o /dev/null "http://127.0.0.1:$port/readyz"; do
+    kill -0 "$pid" 2>/dev/null || { echo "ossa serve exited early:" >&2; cat "$1/serve.log" >&2; exit 1; }
+    sleep 0.005
+  done
   end=$(date +%s%N)
   echo "$pid $(( (end - start) / 1000000 ))"
 }
