@@ -5,6 +5,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -25,12 +27,15 @@ var _ storage.Store = (*Store)(nil)
 // (pool_max_conns, pool_max_conn_idle_time, … for the pool), any other
 // parameter is sent to the server as a session setting on every connection:
 // search_path=ossa puts the tables in schema ossa. application_name defaults
-// to "ossa".
+// to "ossa"; pool_max_conns to max(8, 4 × GOMAXPROCS).
 func Open(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// pgx redacts the password in its parse errors.
 		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns()
 	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "ossa"
@@ -44,6 +49,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, fmt.Errorf("open postgres %s: %w", server(cfg), err)
 	}
 	return &Store{pool: pool}, nil
+}
+
+// defaultMaxConns is the pool size when the URL sets none: pgx's own
+// default, max(4, CPUs), starves a process whose task workers, River and
+// HTTP handlers all hold connections across commits that wait for the disk.
+func defaultMaxConns() int32 {
+	return int32(max(8, 4*runtime.GOMAXPROCS(0)))
 }
 
 // server names the server and database for errors, without credentials.

@@ -41,6 +41,47 @@ func encodeTask(t *storage.Task) ([]any, error) {
 	}, nil
 }
 
+// progressColumns are the columns a change of a task may write (see
+// storage.SettleModified), but for the three of continuedColumns.
+const progressColumns = `state, message, output, artifacts, attempts, agent_id, agent_name, running_on, offered,
+	lease_expires_at, attempt_error, remote_id, failed_agents, job_id, event_seq, updated_at, finished_at`
+
+// continuedColumns are the request columns a change may write: continuing
+// an interrupted task gives it new input and pins its agent.
+const continuedColumns = `input, requested_agent, wait_for_agent_until`
+
+// encodeProgress returns t's values of progressColumns, in order.
+func encodeProgress(t *storage.Task) ([]any, error) {
+	if !t.State.Valid() {
+		return nil, fmt.Errorf("invalid task state %q", t.State)
+	}
+	output, err := optionalJSON(t.Output, "output")
+	if err != nil {
+		return nil, err
+	}
+	artifacts, err := optionalJSON(t.Artifacts, "artifacts")
+	if err != nil {
+		return nil, err
+	}
+	if artifacts == nil {
+		artifacts = "[]"
+	}
+	return []any{
+		string(t.State), t.Message, output, artifacts, int32(t.Attempts), t.AgentID, t.AgentName,
+		nullIfEmpty(t.RunningOn), t.Offered, encodeTime(t.LeaseExpiresAt), t.AttemptError, t.RemoteID,
+		nonNil(t.FailedAgents), nullIfZero(t.JobID), t.EventSeq, encodeTime(t.UpdatedAt), encodeTime(t.FinishedAt),
+	}, nil
+}
+
+// encodeContinued returns t's values of continuedColumns, in order.
+func encodeContinued(t *storage.Task) ([]any, error) {
+	input, err := optionalJSON(t.Input, "input")
+	if err != nil {
+		return nil, err
+	}
+	return []any{input, t.RequestedAgent, encodeTime(t.WaitForAgentUntil)}, nil
+}
+
 // scanTask reads one row of taskColumns.
 func scanTask(row pgx.Row) (*storage.Task, error) {
 	var (

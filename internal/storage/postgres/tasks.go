@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ossa-platform/ossa/internal/storage"
@@ -41,26 +43,60 @@ const taskColumns = `id, capability, requested_agent, input, min_tier, tags, pri
 	state, message, output, artifacts, attempts, agent_id, agent_name, running_on, offered, lease_expires_at,
 	attempt_error, remote_id, failed_agents, job_id, event_seq, created_at, updated_at, finished_at`
 
-// pgTx is the storage.TaskTx of a change: it begins a transaction on the
-// pool when a method first needs one.
+// createStatement inserts a task (taskColumns, in order) and its first
+// event. It returns only the JSON columns, which PostgreSQL normalises;
+// createdTask derives the rest.
+var createStatement = `WITH t AS (INSERT INTO tasks (` + taskColumns + `) VALUES (` +
+	placeholders(1, strings.Count(taskColumns, ",")+1) + `) RETURNING id, state, message, created_at, input, output, artifacts),
+	e AS (INSERT INTO task_events (task_id, seq, kind, state, message, artifact, created_at)
+		SELECT id, 1, 'status', state, message, NULL, created_at FROM t)
+	SELECT input, output, artifacts FROM t`
+
+// createdTask returns c as createStatement stored it, given the JSON
+// columns it returned: what reading it back would return.
+func createdTask(c *storage.Task, row pgx.Row) (*storage.Task, error) {
+	var input, output, artifacts []byte
+	if err := row.Scan(&input, &output, &artifacts); err != nil {
+		return nil, err
+	}
+	t := *c
+	t.Input, t.Output, t.Artifacts = nil, nil, artifacts
+	if input != nil {
+		t.Input = input
+	}
+	if output != nil {
+		t.Output = output
+	}
+	t.Tags, t.FailedAgents = nonNil(t.Tags), nonNil(t.FailedAgents)
+	t.Timeout = t.Timeout.Truncate(time.Millisecond)
+	for _, at := range []*time.Time{&t.WaitForAgentUntil, &t.LeaseExpiresAt, &t.CreatedAt, &t.UpdatedAt, &t.FinishedAt} {
+		if !at.IsZero() {
+			*at = at.UTC().Truncate(time.Microsecond)
+		}
+	}
+	return &t, nil
+}
+
+// pgTx is the storage.TaskTx of a change: it opens a transaction (a
+// pipeTx) when a method first needs one.
 type pgTx struct {
 	pool    *pgxpool.Pool
-	tx      pgx.Tx
+	tx      *pipeTx
 	relaxed bool
 }
 
-func (t *pgTx) begin(ctx context.Context) (pgx.Tx, error) {
+func (t *pgTx) begin(ctx context.Context) (*pipeTx, error) {
 	if t.tx == nil {
-		tx, err := t.pool.Begin(ctx)
+		conn, err := t.pool.Acquire(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("begin: %w", err)
 		}
-		t.tx = tx
+		t.tx = &pipeTx{conn: conn}
 	}
 	return t.tx, nil
 }
 
-// rollback ends a transaction that was begun, if any.
+// rollback ends a transaction that was opened, if any.
 func (t *pgTx) rollback(ctx context.Context) {
 	if t.tx != nil {
 		// The caller's error is the one to report; a failed rollback
@@ -70,8 +106,27 @@ func (t *pgTx) rollback(ctx context.Context) {
 	}
 }
 
+// commit commits a transaction that was opened, if any.
+func (t *pgTx) commit(ctx context.Context) error {
+	if t.tx == nil {
+		return nil
+	}
+	err := t.tx.Commit(ctx)
+	t.tx = nil
+	if err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
 // Driver implements storage.TaskTx.
-func (t *pgTx) Driver(ctx context.Context) (any, error) { return t.begin(ctx) }
+func (t *pgTx) Driver(ctx context.Context) (any, error) {
+	tx, err := t.begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return tx, nil
+}
 
 // CountRunning implements storage.TaskTx. A transaction-scoped advisory lock
 // per agent serialises the transactions that count the same agent: under
@@ -128,25 +183,22 @@ func (s taskStore) Create(ctx context.Context, t *storage.Task, hook func(contex
 		if err != nil {
 			return nil, err
 		}
-		q := `WITH t AS (INSERT INTO tasks (` + taskColumns + `) VALUES (` + placeholders(1, len(args)) + `) RETURNING ` + taskColumns + `),
-			e AS (INSERT INTO task_events (task_id, seq, kind, state, message, artifact, created_at)
-				SELECT id, 1, 'status', state, message, NULL, created_at FROM t)
-			SELECT ` + taskColumns + ` FROM t`
-		var row pgx.Row
-		if tx.tx != nil {
-			row = tx.tx.QueryRow(ctx, q, args...)
-		} else {
-			row = s.pool.QueryRow(ctx, q, args...)
+		var got *storage.Task
+		scan := func(row pgx.Row) (err error) {
+			got, err = createdTask(&c, row)
+			return err
 		}
-		got, err := scanTask(row)
+		if tx.tx == nil {
+			err = scan(s.pool.QueryRow(ctx, createStatement, args...))
+		} else {
+			// The insert and the commit of the hook's transaction are one
+			// round trip.
+			ptx := tx.tx
+			tx.tx = nil
+			err = ptx.commitWith(ctx, createStatement, args, scan)
+		}
 		if err != nil {
 			return nil, err
-		}
-		if tx.tx != nil {
-			if err := tx.tx.Commit(ctx); err != nil {
-				return nil, err
-			}
-			tx.tx = nil
 		}
 		return got, nil
 	}()
@@ -410,7 +462,7 @@ func applyModify(ctx context.Context, tx *pgTx, t *storage.Task, fn storage.Modi
 		events[i].CreatedAt = at
 	}
 	t.EventSeq = before.EventSeq + int64(len(events))
-	q, args, err := writeStatement(t, before.EventSeq, events, tx.relaxed)
+	q, args, err := writeStatement(&before, t, events, tx.relaxed)
 	if err != nil {
 		return nil, false, err
 	}
@@ -423,67 +475,132 @@ func applyModify(ctx context.Context, tx *pgTx, t *storage.Task, fn storage.Modi
 	if err != nil || n == 0 {
 		return nil, false, err
 	}
-	if tx.tx != nil {
-		if err := tx.tx.Commit(ctx); err != nil {
-			return nil, false, fmt.Errorf("commit: %w", err)
-		}
-		tx.tx = nil
+	// Committed apart from the write: a write that lost the race (n == 0)
+	// must roll back what fn did in the transaction.
+	if err := tx.commit(ctx); err != nil {
+		return nil, false, err
 	}
 	return t, true, nil
 }
 
 // writeStatement builds the one statement that writes t back, if its event
-// sequence is still seq, and inserts its events; it returns how many rows
-// it updated (0 or 1). relaxed commits it without waiting for the disk.
-func writeStatement(t *storage.Task, seq int64, events []storage.TaskEvent, relaxed bool) (string, []any, error) {
-	values, err := encodeTask(t)
+// sequence is still before's, and inserts its events; it returns how many
+// rows it updated (0 or 1). It writes only the columns a change may write,
+// and the request columns among them only when they changed, so that the
+// input is not sent (and stored) again with every change. relaxed commits
+// it without waiting for the disk.
+func writeStatement(before, t *storage.Task, events []storage.TaskEvent, relaxed bool) (string, []any, error) {
+	values, err := encodeProgress(t)
 	if err != nil {
 		return "", nil, err
 	}
 	// $1 is the id, $2 the sequence read; the columns follow, in order.
-	args := append([]any{t.ID, seq}, values[1:]...)
-	cols := strings.Split(taskColumns, ",")[1:]
-	sets := make([]string, len(cols))
-	for i, c := range cols {
-		sets[i] = strings.TrimSpace(c) + " = $" + strconv.Itoa(i+3)
+	args := append(make([]any, 0, 2+len(values)+3+6), t.ID, before.EventSeq)
+	args = append(args, values...)
+	continued := !bytes.Equal(before.Input, t.Input) || before.RequestedAgent != t.RequestedAgent ||
+		!before.WaitForAgentUntil.Equal(t.WaitForAgentUntil)
+	if continued {
+		more, err := encodeContinued(t)
+		if err != nil {
+			return "", nil, err
+		}
+		args = append(args, more...)
 	}
-	var (
-		seqs                = make([]int64, len(events))
-		kinds, states, msgs = make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
-		artifacts           = make([]*string, len(events))
-		created             = make([]time.Time, len(events))
-	)
-	for i, e := range events {
+	for _, e := range events {
 		if e.Kind != storage.TaskEventStatus && e.Kind != storage.TaskEventArtifact {
 			return "", nil, fmt.Errorf("event %d: invalid kind %q", e.Seq, e.Kind)
 		}
-		if len(e.Artifact) > 0 {
-			if !json.Valid(e.Artifact) {
-				return "", nil, fmt.Errorf("event %d: artifact is not valid JSON", e.Seq)
-			}
-			a := string(e.Artifact)
-			artifacts[i] = &a
+		if len(e.Artifact) > 0 && !json.Valid(e.Artifact) {
+			return "", nil, fmt.Errorf("event %d: artifact is not valid JSON", e.Seq)
 		}
-		seqs[i], kinds[i], states[i], msgs[i], created[i] = e.Seq, string(e.Kind), string(e.State), e.Message, e.CreatedAt
 	}
-	n := len(args)
-	args = append(args, seqs, kinds, states, msgs, artifacts, created)
-	q := `WITH u AS (UPDATE tasks SET ` + strings.Join(sets, ", ") + ` WHERE id = $1 AND event_seq = $2 RETURNING id),
-		e AS (INSERT INTO task_events (task_id, seq, kind, state, message, artifact, created_at)
-			SELECT u.id, x.seq, x.kind, x.state, x.message, x.artifact::jsonb, x.created_at
-			FROM u, unnest($` + strconv.Itoa(n+1) + `::bigint[], $` + strconv.Itoa(n+2) + `::text[], $` + strconv.Itoa(n+3) +
-		`::text[], $` + strconv.Itoa(n+4) + `::text[], $` + strconv.Itoa(n+5) + `::text[], $` + strconv.Itoa(n+6) +
-		`::timestamptz[]) AS x(seq, kind, state, message, artifact, created_at))`
-	if relaxed {
-		// A setting local to the statement's own transaction: read when it
-		// commits, reset after.
-		q += `, r AS (SELECT set_config('synchronous_commit', 'off', true))
-		SELECT (SELECT count(*) FROM u) FROM r`
+	shape := min(len(events), maxRowEvents+1)
+	if shape <= maxRowEvents {
+		// A few events (the usual one to three) go as plain parameters,
+		// which are cheaper to encode than arrays.
+		for _, e := range events {
+			args = append(args, e.Seq, string(e.Kind), string(e.State), e.Message, optionalArtifact(e.Artifact), e.CreatedAt)
+		}
 	} else {
-		q += ` SELECT count(*) FROM u`
+		var (
+			seqs                = make([]int64, len(events))
+			kinds, states, msgs = make([]string, len(events)), make([]string, len(events)), make([]string, len(events))
+			artifacts           = make([]*string, len(events))
+			created             = make([]time.Time, len(events))
+		)
+		for i, e := range events {
+			seqs[i], kinds[i], states[i], msgs[i], artifacts[i], created[i] = e.Seq, string(e.Kind), string(e.State),
+				e.Message, optionalArtifact(e.Artifact), e.CreatedAt
+		}
+		args = append(args, seqs, kinds, states, msgs, artifacts, created)
 	}
-	return q, args, nil
+	return writeStatements[writeVariant(continued, relaxed)][shape], args, nil
 }
+
+// optionalArtifact is an event's artifact as a parameter: its JSON text, or
+// NULL.
+func optionalArtifact(a json.RawMessage) *string {
+	if len(a) == 0 {
+		return nil
+	}
+	s := string(a)
+	return &s
+}
+
+func writeVariant(continued, relaxed bool) int {
+	v := 0
+	if continued {
+		v |= 1
+	}
+	if relaxed {
+		v |= 2
+	}
+	return v
+}
+
+// maxRowEvents is the most events writeStatement passes as plain
+// parameters; more go as arrays.
+const maxRowEvents = 4
+
+// writeStatements are writeStatement's statements, built once, indexed by
+// writeVariant and then by the number of events (maxRowEvents+1: more).
+var writeStatements = func() (qs [4][maxRowEvents + 2]string) {
+	for _, continued := range []bool{false, true} {
+		cols := strings.Split(progressColumns, ",")
+		if continued {
+			cols = append(cols, strings.Split(continuedColumns, ",")...)
+		}
+		sets := make([]string, len(cols))
+		for i, c := range cols {
+			sets[i] = strings.TrimSpace(c) + " = $" + strconv.Itoa(i+3)
+		}
+		p := func(i int) string { return "$" + strconv.Itoa(len(cols)+2+i) }
+		for n := range maxRowEvents + 2 {
+			q := `WITH u AS (UPDATE tasks SET ` + strings.Join(sets, ", ") + ` WHERE id = $1 AND event_seq = $2 RETURNING id)`
+			const insert = `, e AS (INSERT INTO task_events (task_id, seq, kind, state, message, artifact, created_at)
+				SELECT u.id, x.seq, x.kind, x.state, x.message, x.artifact::jsonb, x.created_at FROM u, `
+			switch {
+			case n == 0:
+			case n <= maxRowEvents:
+				rows := make([]string, n)
+				for i := range rows {
+					rows[i] = "(" + p(6*i+1) + "::bigint, " + p(6*i+2) + "::text, " + p(6*i+3) + "::text, " + p(6*i+4) +
+						"::text, " + p(6*i+5) + "::text, " + p(6*i+6) + "::timestamptz)"
+				}
+				q += insert + `(VALUES ` + strings.Join(rows, ", ") + `) AS x(seq, kind, state, message, artifact, created_at))`
+			default:
+				q += insert + `unnest(` + p(1) + `::bigint[], ` + p(2) + `::text[], ` + p(3) + `::text[], ` + p(4) + `::text[], ` +
+					p(5) + `::text[], ` + p(6) + `::timestamptz[]) AS x(seq, kind, state, message, artifact, created_at))`
+			}
+			qs[writeVariant(continued, false)][n] = q + ` SELECT count(*) FROM u`
+			// The relaxed one sets synchronous_commit for the statement's
+			// own transaction: read when it commits, reset after.
+			qs[writeVariant(continued, true)][n] = q + `, r AS (SELECT set_config('synchronous_commit', 'off', true))
+				SELECT (SELECT count(*) FROM u) FROM r`
+		}
+	}
+	return qs
+}()
 
 // placeholders returns "$from, …, $(from+n-1)".
 func placeholders(from, n int) string {
@@ -492,4 +609,247 @@ func placeholders(from, n int) string {
 		ps[i] = "$" + strconv.Itoa(from+i)
 	}
 	return strings.Join(ps, ", ")
+}
+
+// pipeTx is a transaction on one pooled connection whose BEGIN is sent in
+// one pipeline with its first statement, and whose COMMIT may be sent with
+// its last (commitWith), so that a transaction of n statements costs n round
+// trips instead of n + 2. It is a pgx.Tx, so that River can insert a job in
+// it. It is not safe for concurrent use, and ends with Commit, commitWith or
+// Rollback, which release the connection.
+type pipeTx struct {
+	conn  *pgxpool.Conn
+	begun bool
+	done  bool
+}
+
+var _ pgx.Tx = (*pipeTx)(nil)
+
+var errTxDone = fmt.Errorf("task transaction: %w", pgx.ErrTxClosed)
+
+// send sends sql, preceded by BEGIN when the transaction has not begun, and
+// returns the results positioned at sql's.
+func (t *pipeTx) send(ctx context.Context, sql string, args []any) (pgx.BatchResults, error) {
+	b := &pgx.Batch{}
+	if !t.begun {
+		b.Queue("begin")
+	}
+	b.Queue(sql, args...)
+	br := t.conn.SendBatch(ctx, b)
+	if !t.begun {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return nil, err
+		}
+		t.begun = true
+	}
+	return br, nil
+}
+
+// Exec implements pgx.Tx.
+func (t *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if t.done {
+		return pgconn.CommandTag{}, errTxDone
+	}
+	if t.begun {
+		return t.conn.Exec(ctx, sql, args...)
+	}
+	br, err := t.send(ctx, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	tag, err := br.Exec()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
+}
+
+// Query implements pgx.Tx.
+func (t *pipeTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if t.done {
+		return nil, errTxDone
+	}
+	if t.begun {
+		return t.conn.Query(ctx, sql, args...)
+	}
+	br, err := t.send(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, br: br}, nil
+}
+
+// QueryRow implements pgx.Tx.
+func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	rows, err := t.Query(ctx, sql, args...)
+	return rowOf{rows: rows, err: err}
+}
+
+// commitWith runs sql as the transaction's last statement and commits in
+// the same round trip, scanning sql's one row with scan. A transaction not
+// begun runs sql on its own, which commits it. On error the transaction is
+// rolled back; either way the connection is released.
+func (t *pipeTx) commitWith(ctx context.Context, sql string, args []any, scan func(pgx.Row) error) error {
+	if t.done {
+		return errTxDone
+	}
+	if !t.begun {
+		err := scan(t.conn.QueryRow(ctx, sql, args...))
+		t.release(ctx)
+		return err
+	}
+	b := &pgx.Batch{}
+	b.Queue(sql, args...)
+	b.Queue("commit")
+	br := t.conn.SendBatch(ctx, b)
+	err := scan(br.QueryRow())
+	if err == nil {
+		var tag pgconn.CommandTag
+		if tag, err = br.Exec(); err == nil && tag.String() == "ROLLBACK" {
+			err = pgx.ErrTxCommitRollback
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	t.release(ctx)
+	return err
+}
+
+// Commit implements pgx.Tx.
+func (t *pipeTx) Commit(ctx context.Context) error {
+	if t.done {
+		return errTxDone
+	}
+	var err error
+	if t.begun {
+		var tag pgconn.CommandTag
+		if tag, err = t.conn.Exec(ctx, "commit"); err == nil && tag.String() == "ROLLBACK" {
+			err = pgx.ErrTxCommitRollback
+		}
+	}
+	t.release(ctx)
+	return err
+}
+
+// Rollback implements pgx.Tx.
+func (t *pipeTx) Rollback(ctx context.Context) error {
+	if t.done {
+		return errTxDone
+	}
+	t.release(ctx)
+	return nil
+}
+
+// release ends the transaction: a connection still in one (the commit was
+// not reached, or failed) is rolled back, or closed when that fails, before
+// it goes back to the pool.
+func (t *pipeTx) release(ctx context.Context) {
+	t.done = true
+	if t.conn.Conn().PgConn().TxStatus() != 'I' {
+		if _, err := t.conn.Exec(context.WithoutCancel(ctx), "rollback"); err != nil {
+			_ = t.conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}
+	t.conn.Release()
+}
+
+// begin sends BEGIN on its own, for the methods that cannot carry it.
+func (t *pipeTx) begin(ctx context.Context) error {
+	if t.done {
+		return errTxDone
+	}
+	if !t.begun {
+		if _, err := t.conn.Exec(ctx, "begin"); err != nil {
+			return err
+		}
+		t.begun = true
+	}
+	return nil
+}
+
+// Begin implements pgx.Tx: nested transactions are not supported.
+func (t *pipeTx) Begin(context.Context) (pgx.Tx, error) {
+	return nil, errors.New("task transaction: nested transactions are not supported")
+}
+
+// CopyFrom implements pgx.Tx.
+func (t *pipeTx) CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error) {
+	if err := t.begin(ctx); err != nil {
+		return 0, err
+	}
+	return t.conn.CopyFrom(ctx, table, columns, src)
+}
+
+// SendBatch implements pgx.Tx.
+func (t *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if err := t.begin(ctx); err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
+	return t.conn.SendBatch(ctx, b)
+}
+
+// LargeObjects implements pgx.Tx; task transactions do not use them.
+func (t *pipeTx) LargeObjects() pgx.LargeObjects { return pgx.LargeObjects{} }
+
+// Prepare implements pgx.Tx.
+func (t *pipeTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	return t.conn.Conn().Prepare(ctx, name, sql)
+}
+
+// Conn implements pgx.Tx.
+func (t *pipeTx) Conn() *pgx.Conn { return t.conn.Conn() }
+
+// batchRows are the rows of the statement that began a pipeTx; closing
+// them finishes the pipeline.
+type batchRows struct {
+	pgx.Rows
+	br     pgx.BatchResults
+	closed bool
+	err    error
+}
+
+func (r *batchRows) Close() {
+	r.Rows.Close()
+	if !r.closed {
+		r.closed = true
+		r.err = r.br.Close()
+	}
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
+
+// rowOf is the pgx.Row of a query's first row.
+type rowOf struct {
+	rows pgx.Rows
+	err  error
+}
+
+func (r rowOf) Scan(dest ...any) error {
+	if r.err != nil {
+		return r.err
+	}
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
 }
