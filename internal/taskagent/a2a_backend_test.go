@@ -65,6 +65,7 @@ func TestA2ASendMessage(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, task.ID, got.ID)
 	require.Len(t, got.History, 1)
+	require.Equal(t, []a2a.Part{a2a.TextPart("hello")}, got.History[0].Parts, "the history shows the message as it was sent")
 
 	// The messageId is the idempotency key: a retried send is the same task.
 	again, err := c.SendMessage(ctx, a2a.SendMessageRequest{Message: a2a.Message{
@@ -170,4 +171,17 @@ func TestMessageInput(t *testing.T) {
 		require.NoError(t, err, tc.name)
 		require.JSONEq(t, tc.want, string(got), tc.name)
 	}
+}
+
+// The history inverts the message → input mapping, so clients see their
+// message as they sent it.
+func TestInputParts(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, []a2a.Part{a2a.TextPart("hi")}, inputParts(json.RawMessage(`{"text":"hi"}`)))
+	require.Equal(t, []a2a.Part{a2a.DataPart(json.RawMessage(`{"text":"hi","n":1}`))}, inputParts(json.RawMessage(`{"text":"hi","n":1}`)))
+	require.Equal(t, []a2a.Part{a2a.DataPart(json.RawMessage(`[1,2]`))}, inputParts(json.RawMessage(`[1,2]`)))
+	mixed := []a2a.Part{a2a.TextPart("see"), a2a.DataPart(json.RawMessage(`{"x":1}`))}
+	in, err := messageInput(a2a.Message{Parts: mixed})
+	require.NoError(t, err)
+	require.Equal(t, mixed, inputParts(in))
 }
