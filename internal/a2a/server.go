@@ -377,7 +377,11 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, c call) {
 		defer t.Stop()
 		tick = t.C
 	}
-	if err := s.writeEvent(sse, c, first); err != nil || first.State().Final() {
+	if err := s.writeEvent(sse, c, first); err != nil {
+		return
+	}
+	if first.State().Final() {
+		s.closeWithFinalStatus(sse, c, first)
 		return
 	}
 	for {
@@ -397,6 +401,19 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, c call) {
 			return
 		}
 	}
+}
+
+// closeWithFinalStatus ends a stream whose first event was already final. A
+// v0.3 stream ends with a status update marked final: true, and clients of
+// that dialect may wait for it, so a task that finished before the stream
+// opened still gets one; v1.0 clients read the end of the stream instead.
+func (s *Server) closeWithFinalStatus(sse *sseWriter, c call, first StreamEvent) {
+	if c.dialect != dialectV03 || first.Task == nil {
+		return
+	}
+	_ = s.writeEvent(sse, c, StreamEvent{StatusUpdate: &TaskStatusUpdateEvent{
+		TaskID: first.Task.ID, ContextID: first.Task.ContextID, Status: first.Task.Status,
+	}})
 }
 
 // openStream starts the stream a streaming method asks for.

@@ -372,3 +372,41 @@ func TestServerExtendedCard(t *testing.T) {
 	require.Equal(t, "test", dig(out, "result", "name"))
 	require.Equal(t, "http://agent.test/", dig(out, "result", "url"))
 }
+
+// finishedBackend answers every subscription with a task that is already
+// completed, as when an agent finishes before the stream opens.
+type finishedBackend struct{ *fakeBackend }
+
+func (b finishedBackend) Subscribe(_ context.Context, id string) (<-chan StreamEvent, error) {
+	ch := make(chan StreamEvent, 1)
+	ch <- StreamEvent{Task: &Task{ID: id, ContextID: "ctx-1", Status: TaskStatus{State: TaskStateCompleted}}}
+	close(ch)
+	return ch, nil
+}
+
+// A v0.3 stream always ends with a status update marked final, even when the
+// task finished before the stream opened; a v1.0 stream just ends.
+func TestServerStreamOfFinishedTask(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		method string
+		events int
+	}{
+		{LegacyMethodSendStreamingMessage, 2},
+		{MethodSendStreamingMessage, 1},
+	} {
+		t.Run(tt.method, func(t *testing.T) {
+			t.Parallel()
+			srv := newTestServer(t, finishedBackend{newFakeBackend()})
+			resp := openRawStream(t, srv.URL, `{"jsonrpc":"2.0","id":7,"method":"`+tt.method+`","params":{"message":{"messageId":"m1","parts":[{"text":"go"}]}}}`)
+			events := readEvents(t, resp)
+			require.Len(t, events, tt.events)
+			if tt.events == 2 {
+				require.Equal(t, "task", dig(events[0], "result", "kind"))
+				require.Equal(t, "status-update", dig(events[1], "result", "kind"))
+				require.Equal(t, "completed", dig(events[1], "result", "status", "state"))
+				require.Equal(t, true, dig(events[1], "result", "final"))
+			}
+		})
+	}
+}
