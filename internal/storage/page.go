@@ -39,3 +39,17 @@ func DecodeCursor(c string) (string, error) {
 	}
 	return string(b), nil
 }
+
+// TrimPage cuts items, fetched with one row more than limit, to one page and
+// returns the cursor of the next page ("" on the last). A nil slice becomes
+// empty, so a page always encodes as a list.
+func TrimPage[T any](items []T, limit int, id func(T) string) ([]T, string) {
+	if items == nil {
+		items = []T{}
+	}
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, EncodeCursor(id(items[limit-1]))
+}

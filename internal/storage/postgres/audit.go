@@ -89,13 +89,7 @@ func (s auditStore) List(ctx context.Context, f storage.AuditFilter) (storage.Au
 	if err != nil {
 		return storage.AuditPage{}, fmt.Errorf("list audit events: %w", err)
 	}
-	page := storage.AuditPage{Events: events}
-	if page.Events == nil {
-		page.Events = []storage.AuditEvent{}
-	}
-	if len(page.Events) > limit {
-		page.Events = page.Events[:limit]
-		page.NextCursor = storage.EncodeCursor(page.Events[limit-1].ID)
-	}
+	var page storage.AuditPage
+	page.Events, page.NextCursor = storage.TrimPage(events, limit, func(v storage.AuditEvent) string { return v.ID })
 	return page, nil
 }

@@ -98,14 +98,8 @@ func (s keyStore) List(ctx context.Context, f storage.KeyFilter) (storage.KeyPag
 	if err != nil {
 		return storage.KeyPage{}, fmt.Errorf("list keys: %w", err)
 	}
-	page := storage.KeyPage{Keys: keys}
-	if page.Keys == nil {
-		page.Keys = []storage.APIKey{}
-	}
-	if len(page.Keys) > limit {
-		page.Keys = page.Keys[:limit]
-		page.NextCursor = storage.EncodeCursor(page.Keys[limit-1].ID)
-	}
+	var page storage.KeyPage
+	page.Keys, page.NextCursor = storage.TrimPage(keys, limit, func(v storage.APIKey) string { return v.ID })
 	return page, nil
 }
 

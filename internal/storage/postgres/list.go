@@ -83,13 +83,7 @@ func (s agentStore) List(ctx context.Context, f storage.AgentFilter) (storage.Ag
 	if err != nil {
 		return storage.AgentPage{}, fmt.Errorf("list agents: %w", err)
 	}
-	page := storage.AgentPage{Agents: agents}
-	if page.Agents == nil {
-		page.Agents = []storage.Agent{}
-	}
-	if len(page.Agents) > limit {
-		page.Agents = page.Agents[:limit]
-		page.NextCursor = storage.EncodeCursor(page.Agents[limit-1].ID)
-	}
+	var page storage.AgentPage
+	page.Agents, page.NextCursor = storage.TrimPage(agents, limit, func(v storage.Agent) string { return v.ID })
 	return page, nil
 }

@@ -289,14 +289,8 @@ func (s taskStore) List(ctx context.Context, f storage.TaskFilter) (storage.Task
 	if err != nil {
 		return storage.TaskPage{}, fmt.Errorf("list tasks: %w", err)
 	}
-	page := storage.TaskPage{Tasks: tasks}
-	if page.Tasks == nil {
-		page.Tasks = []storage.Task{}
-	}
-	if len(page.Tasks) > limit {
-		page.Tasks = page.Tasks[:limit]
-		page.NextCursor = storage.EncodeCursor(page.Tasks[limit-1].ID)
-	}
+	var page storage.TaskPage
+	page.Tasks, page.NextCursor = storage.TrimPage(tasks, limit, func(v storage.Task) string { return v.ID })
 	return page, nil
 }
 

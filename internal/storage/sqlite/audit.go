@@ -100,9 +100,6 @@ func (s auditStore) List(ctx context.Context, f storage.AuditFilter) (storage.Au
 	if err := rows.Err(); err != nil {
 		return storage.AuditPage{}, fmt.Errorf("list audit events: %w", err)
 	}
-	if len(page.Events) > limit {
-		page.Events = page.Events[:limit]
-		page.NextCursor = storage.EncodeCursor(page.Events[limit-1].ID)
-	}
+	page.Events, page.NextCursor = storage.TrimPage(page.Events, limit, func(v storage.AuditEvent) string { return v.ID })
 	return page, nil
 }

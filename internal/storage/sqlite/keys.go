@@ -106,10 +106,7 @@ func (s keyStore) List(ctx context.Context, f storage.KeyFilter) (storage.KeyPag
 	if err := rows.Err(); err != nil {
 		return storage.KeyPage{}, fmt.Errorf("list keys: %w", err)
 	}
-	if len(page.Keys) > limit {
-		page.Keys = page.Keys[:limit]
-		page.NextCursor = storage.EncodeCursor(page.Keys[limit-1].ID)
-	}
+	page.Keys, page.NextCursor = storage.TrimPage(page.Keys, limit, func(v storage.APIKey) string { return v.ID })
 	return page, nil
 }
 

@@ -103,9 +103,6 @@ func (s agentStore) List(ctx context.Context, f storage.AgentFilter) (storage.Ag
 	if err := rows.Err(); err != nil {
 		return storage.AgentPage{}, fmt.Errorf("list agents: %w", err)
 	}
-	if len(page.Agents) > limit {
-		page.Agents = page.Agents[:limit]
-		page.NextCursor = storage.EncodeCursor(page.Agents[limit-1].ID)
-	}
+	page.Agents, page.NextCursor = storage.TrimPage(page.Agents, limit, func(v storage.Agent) string { return v.ID })
 	return page, nil
 }

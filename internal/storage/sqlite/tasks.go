@@ -203,10 +203,7 @@ func (s taskStore) List(ctx context.Context, f storage.TaskFilter) (storage.Task
 	if err := rows.Err(); err != nil {
 		return storage.TaskPage{}, fmt.Errorf("list tasks: %w", err)
 	}
-	if len(page.Tasks) > limit {
-		page.Tasks = page.Tasks[:limit]
-		page.NextCursor = storage.EncodeCursor(page.Tasks[limit-1].ID)
-	}
+	page.Tasks, page.NextCursor = storage.TrimPage(page.Tasks, limit, func(v storage.Task) string { return v.ID })
 	return page, nil
 }
 
