@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ossa-platform/ossa/internal/testenv"
 	"github.com/stretchr/testify/require"
 )
 
@@ -188,7 +188,7 @@ func TestServeAndAgentCommands(t *testing.T) {
 			t.Errorf("ossa serve did not stop on SIGINT")
 		}
 	})
-	waitReady(t, "http://"+addr)
+	testenv.WaitReady(t, "http://"+addr, 20*time.Second)
 
 	env := []string{"OSSA_SERVER=http://" + addr, "OSSA_API_KEY=" + adminKey}
 	r := run(t, env, "agent", "register", "-f", repoPath("examples/agents/echo.yml"), "--endpoint", "http://127.0.0.1:1", "-o", "json")
@@ -239,20 +239,4 @@ func freeAddr(t *testing.T) string {
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())
 	return addr
-}
-
-func waitReady(t *testing.T, base string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("%s/readyz did not turn 200", base)
 }

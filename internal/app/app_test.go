@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ossa-platform/ossa/internal/config"
+	"github.com/ossa-platform/ossa/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -58,7 +59,7 @@ func started(t *testing.T, cfg config.Config) (string, func() error) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx, ln) }()
 	base := "http://" + ln.Addr().String()
-	waitReady(t, base)
+	testenv.WaitReady(t, base, 10*time.Second)
 	var stopped bool
 	stop := func() error {
 		if stopped {
@@ -76,22 +77,6 @@ func started(t *testing.T, cfg config.Config) (string, func() error) {
 	}
 	t.Cleanup(func() { _ = stop() })
 	return base, stop
-}
-
-func waitReady(t *testing.T, base string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("%s/readyz did not turn 200 within 10s", base)
 }
 
 func TestOperationalEndpoints(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/ossa-platform/ossa/internal/auth"
 	"github.com/ossa-platform/ossa/internal/config"
 	"github.com/ossa-platform/ossa/internal/httpx"
+	"github.com/ossa-platform/ossa/internal/testenv"
 )
 
 // publicPatterns are the only routes that answer without credentials, next
@@ -42,7 +43,7 @@ func run(t *testing.T, a *App) string {
 		}
 	})
 	base := "http://" + ln.Addr().String()
-	waitReady(t, base)
+	testenv.WaitReady(t, base, 10*time.Second)
 	return base
 }
 
