@@ -11,6 +11,9 @@
 # loop at a fixed rate. Needs nginx and wrk (apt-get install -y nginx wrk);
 # not part of CI.
 # Usage: bench/gateway/run.sh [seconds per run (10)] [runs at c=50 (3)] [open-loop rate (1000)]
+# BASELINE_BIN=/path/to/older/ossa adds a row "gateway-base": the same
+# gateway setup from that binary, measured in the same run (interleaved), so
+# that a change can be compared under the same background load.
 set -euo pipefail
 secs=${1:-10}
 runs=${2:-3}
@@ -23,7 +26,7 @@ go build -trimpath -o "$tmp/ossa" ./cmd/ossa
 go build -trimpath -o "$tmp/gatewaybench" ./bench/gateway
 secret=bench-internal-secret-0123456789abcdef0123
 key=ossa_bench_admin_key_0123456789abcdef0123
-disc=127.0.0.1:18211 gw=127.0.0.1:18200 ngx=127.0.0.1:18280
+disc=127.0.0.1:18211 gw=127.0.0.1:18200 ngx=127.0.0.1:18280 gwbase=127.0.0.1:18201
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
@@ -41,6 +44,14 @@ pids+=($!)
   --admin-key=$key --gateway.rate-limit.requests=100000000 --gateway.rate-limit.burst=100000000 \
   "${common[@]}" >"$tmp/gw.log" 2>&1 &
 pids+=($!)
+targets=(direct nginx gateway)
+if [ -n "${BASELINE_BIN:-}" ]; then
+  "$BASELINE_BIN" serve --target=gateway --http.addr=$gwbase --database-url="$tmp/gwbase.db" --discovery.url=http://$disc \
+    --admin-key=$key --gateway.rate-limit.requests=100000000 --gateway.rate-limit.burst=100000000 \
+    "${common[@]}" >"$tmp/gwbase.log" 2>&1 &
+  pids+=($!)
+  targets+=(gateway-base)
+fi
 
 cat >"$tmp/nginx.conf" <<NGINX
 worker_processes auto;
@@ -62,7 +73,7 @@ http {
 NGINX
 nginx -c "$tmp/nginx.conf"
 
-for u in http://$disc/readyz http://$gw/readyz; do
+for u in http://$disc/readyz http://$gw/readyz ${BASELINE_BIN:+http://$gwbase/readyz}; do
   for _ in $(seq 1 500); do curl -fs -o /dev/null "$u" && break; sleep 0.02; done
 done
 id=$(curl -fs -X POST "http://$gw/api/v1/agents?endpoint=http://127.0.0.1:1" -H "Authorization: Bearer $key" \
@@ -73,11 +84,11 @@ path=/api/v1/agents/$id
 # signed just before each run (they are valid for 30 s).
 wrk_args() {
   case $1 in
-    gateway) printf -- "-H\nAuthorization: Bearer %s\n" "$key" ;;
+    gateway*) printf -- "-H\nAuthorization: Bearer %s\n" "$key" ;;
     *) "$tmp/gatewaybench" sign -secret "$secret" -path "$path" | while IFS= read -r h; do printf -- '-H\n%s\n' "$h"; done ;;
   esac
 }
-url_of() { case $1 in direct) echo "http://$disc$path" ;; gateway) echo "http://$gw$path" ;; nginx) echo "http://$ngx$path" ;; esac; }
+url_of() { case $1 in direct) echo "http://$disc$path" ;; gateway) echo "http://$gw$path" ;; gateway-base) echo "http://$gwbase$path" ;; nginx) echo "http://$ngx$path" ;; esac; }
 
 throughput() { # target conns -> "req/s p50 p99"
   local args=()
@@ -92,7 +103,6 @@ throughput() { # target conns -> "req/s p50 p99"
 echo "## Throughput (wrk -t1, ${secs}s per run, keep-alive; runs interleaved across paths)"
 echo
 declare -A c1 c50 p50s best
-targets=(direct nginx gateway)
 for target in "${targets[@]}"; do c1[$target]=$(throughput $target 1); best[$target]=0; done
 # Interleaved, so that background load on the shared cores hits every path alike.
 for _ in $(seq 1 "$runs"); do
@@ -115,6 +125,11 @@ awk -v g="${best[gateway]}" -v n="${best[nginx]}" -v d="${best[direct]}" \
 echo
 awk -v g="$(median "${c50[gateway]}")" -v n="$(median "${c50[nginx]}")" -v d="$(median "${c50[direct]}")" \
   'BEGIN { printf "Median c=50: gateway/nginx = %.2f×, gateway/direct = %.2f×, nginx/direct = %.2f×\n", g/n, g/d, n/d }'
+if [ -n "${BASELINE_BIN:-}" ]; then
+  echo
+  awk -v g="$(median "${c50[gateway]}")" -v b="$(median "${c50[gateway-base]}")" -v n="$(median "${c50[nginx]}")" \
+    'BEGIN { printf "Median c=50: gateway-base/nginx = %.2f×, gateway/gateway-base = %.2f×\n", b/n, g/b }'
+fi
 echo
 echo "## Latency at a fixed $rate req/s (open loop, gatewaybench, ${secs}s; ms from the scheduled send)"
 echo
@@ -123,3 +138,6 @@ echo "|---|---|---|---|---|---|---|---|"
 "$tmp/gatewaybench" rate -label direct -url "http://$disc$path" -secret "$secret" -rate "$rate" -duration "${secs}s"
 "$tmp/gatewaybench" rate -label nginx -url "http://$ngx$path" -secret "$secret" -rate "$rate" -duration "${secs}s"
 "$tmp/gatewaybench" rate -label gateway -url "http://$gw$path" -key "$key" -rate "$rate" -duration "${secs}s"
+if [ -n "${BASELINE_BIN:-}" ]; then
+  "$tmp/gatewaybench" rate -label gateway-base -url "http://$gwbase$path" -key "$key" -rate "$rate" -duration "${secs}s"
+fi

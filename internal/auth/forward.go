@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"hash"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -55,8 +53,10 @@ type Forwarder struct {
 	macs sync.Pool
 	// encoded memoises the header form of recent principals (there are as
 	// many as active callers), saving a JSON encoding per request.
-	encoded sync.Map // Principal → string
-	size    atomic.Int64
+	// A map under a lock, not a sync.Map: a Principal boxed into an any
+	// key would cost an allocation per lookup.
+	encMu   sync.RWMutex
+	encoded map[Principal]string
 }
 
 // maxEncoded bounds the memo; past it, principals are encoded each time.
@@ -68,38 +68,67 @@ func NewForwarder(secret string) (*Forwarder, error) {
 	if len(secret) < MinSecretLen {
 		return nil, fmt.Errorf("internal secret: must be at least %d bytes, got %d", MinSecretLen, len(secret))
 	}
-	f := &Forwarder{secret: []byte(secret), MaxAge: DefaultMaxAge, Clock: time.Now}
-	f.macs.New = func() any { return hmac.New(sha256.New, f.secret) }
+	f := &Forwarder{secret: []byte(secret), MaxAge: DefaultMaxAge, Clock: time.Now, encoded: map[Principal]string{}}
+	f.macs.New = func() any {
+		return &macState{h: hmac.New(sha256.New, f.secret), msg: make([]byte, 0, 512), sum: make([]byte, 0, sha256.Size)}
+	}
 	return f, nil
 }
 
 // encode returns p's header form, base64url JSON.
 func (f *Forwarder) encode(p Principal) (string, error) {
-	if v, ok := f.encoded.Load(p); ok {
-		return v.(string), nil
+	f.encMu.RLock()
+	id, ok := f.encoded[p]
+	f.encMu.RUnlock()
+	if ok {
+		return id, nil
 	}
 	doc, err := json.Marshal(p)
 	if err != nil {
 		return "", err
 	}
-	id := base64.RawURLEncoding.EncodeToString(doc)
-	if f.size.Add(1) <= maxEncoded {
-		f.encoded.Store(p, id)
+	id = base64.RawURLEncoding.EncodeToString(doc)
+	f.encMu.Lock()
+	if len(f.encoded) < maxEncoded {
+		f.encoded[p] = id
 	}
+	f.encMu.Unlock()
 	return id, nil
 }
 
 // Sign sets the identity headers on h for a request of method to path?query.
 // path is the escaped path (URL.EscapedPath).
 func (f *Forwarder) Sign(h http.Header, p Principal, method, path, query string) error {
+	id, sig, err := f.Signed(p, method, path, query)
+	if err != nil {
+		return err
+	}
+	// Set under the canonical keys (both constants are canonical), the
+	// values sharing one slice: this runs on every proxied request.
+	v := make([]string, 2)
+	v[0], v[1] = id, sig
+	h[IdentityHeader], h[SignatureHeader] = v[0:1:1], v[1:2:2]
+	return nil
+}
+
+// Signed returns the values of IdentityHeader and SignatureHeader for a
+// request of method to path?query, for callers that write headers
+// themselves.
+func (f *Forwarder) Signed(p Principal, method, path, query string) (identity, signature string, err error) {
 	id, err := f.encode(p)
 	if err != nil {
-		return fmt.Errorf("sign identity: %w", err)
+		return "", "", fmt.Errorf("sign identity: %w", err)
 	}
-	ts := strconv.FormatInt(f.Clock().Unix(), 10)
-	h.Set(IdentityHeader, id)
-	h.Set(SignatureHeader, "t="+ts+",v1="+base64.RawURLEncoding.EncodeToString(f.mac(ts, method, path, query, id)))
-	return nil
+	// Built in one buffer: one allocation for the header value.
+	var buf [96]byte
+	sig := append(buf[:0], "t="...)
+	sig = strconv.AppendInt(sig, f.Clock().Unix(), 10)
+	ts := sig[len("t="):]
+	var mac [sha256.Size]byte
+	f.mac(&mac, ts, method, path, query, id)
+	sig = append(sig, ",v1="...)
+	sig = base64.RawURLEncoding.AppendEncode(sig, mac[:])
+	return id, string(sig), nil
 }
 
 // Verify checks the identity headers of a request of method to path?query
@@ -113,7 +142,9 @@ func (f *Forwarder) Verify(h http.Header, method, path, query string) (Principal
 	if !ok {
 		return Principal{}, fmt.Errorf("%w: malformed %s", ErrIdentity, SignatureHeader)
 	}
-	if !hmac.Equal(mac, f.mac(ts, method, path, query, id)) {
+	var want [sha256.Size]byte
+	f.mac(&want, []byte(ts), method, path, query, id)
+	if !hmac.Equal(mac, want[:]) {
 		return Principal{}, fmt.Errorf("%w: bad signature", ErrIdentity)
 	}
 	// The timestamp is checked only once the signature proves who set it.
@@ -138,17 +169,33 @@ func (f *Forwarder) Verify(h http.Header, method, path, query string) (Principal
 	return p, nil
 }
 
-func (f *Forwarder) mac(ts, method, path, query, id string) []byte {
-	m := f.macs.Get().(hash.Hash)
+// macState is a keyed HMAC with a buffer for the message.
+type macState struct {
+	h   hash.Hash
+	msg []byte
+	sum []byte
+}
+
+// mac writes the signature of a request to out.
+func (f *Forwarder) mac(out *[sha256.Size]byte, ts []byte, method, path, query, id string) {
+	m := f.macs.Get().(*macState)
 	defer f.macs.Put(m)
-	m.Reset()
+	m.h.Reset()
 	// Newline-separated: none of the fields can hold a newline (headers and
-	// request lines cannot), so no two inputs share a message.
-	for _, part := range []string{"ossa-identity-v1", ts, method, path, query, id} {
-		io.WriteString(m, part)
-		m.Write([]byte{'\n'})
+	// request lines cannot), so no two inputs share a message. One pooled
+	// buffer, one Write: a write per field copied each string to the heap.
+	msg := append(m.msg[:0], "ossa-identity-v1\n"...)
+	msg = append(append(msg, ts...), '\n')
+	msg = append(append(msg, method...), '\n')
+	msg = append(append(msg, path...), '\n')
+	msg = append(append(msg, query...), '\n')
+	msg = append(append(msg, id...), '\n')
+	m.h.Write(msg)
+	if cap(msg) <= 4<<10 {
+		m.msg = msg
 	}
-	return m.Sum(nil)
+	m.sum = m.h.Sum(m.sum[:0])
+	copy(out[:], m.sum)
 }
 
 func parseSignature(s string) (ts string, mac []byte, ok bool) {

@@ -2,6 +2,9 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -35,7 +38,7 @@ type authenticator struct {
 	jwt   *jwtVerifier // nil when JWTs are not accepted
 
 	mu    sync.RWMutex
-	cache map[string]cachedKey // by key hash
+	cache map[[sha256.Size]byte]cachedKey // by key hash
 
 	touchMu sync.Mutex
 	written map[string]time.Time // key ID → last use written to the store
@@ -45,12 +48,13 @@ type authenticator struct {
 type cachedKey struct {
 	key     storage.APIKey
 	fetched time.Time
+	subject string // "key:" + ID, built once
 }
 
 func newAuthenticator(keys storage.KeyStore, clock func() time.Time, ttl time.Duration, jwt *jwtVerifier) *authenticator {
 	return &authenticator{
 		keys: keys, clock: clock, ttl: ttl, jwt: jwt,
-		cache:   map[string]cachedKey{},
+		cache:   map[[sha256.Size]byte]cachedKey{},
 		written: map[string]time.Time{},
 		pending: map[string]time.Time{},
 	}
@@ -65,7 +69,7 @@ func credentials(r *http.Request) string {
 		}
 		return ""
 	}
-	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+	return strings.TrimSpace(r.Header.Get("X-Api-Key")) // canonical X-API-Key: Get need not allocate it
 }
 
 // authenticate returns the caller of r. Errors are errNoCredentials,
@@ -88,47 +92,53 @@ func (a *authenticator) authenticate(r *http.Request) (auth.Principal, error) {
 }
 
 func (a *authenticator) apiKey(ctx context.Context, token string) (auth.Principal, error) {
-	hash := hashKey(token)
+	sum := sumKey(token)
+	var hash [2 * sha256.Size]byte
+	hex.Encode(hash[:], sum[:])
 	now := a.clock()
-	k, err := a.lookup(ctx, hash, now)
+	c, err := a.lookup(ctx, sum, hash[:], now)
 	if err != nil {
 		return auth.Principal{}, err
 	}
+	k := &c.key
 	// The store found the key by its hash; comparing again in constant time
 	// keeps the outcome independent of how the lookup compared.
-	if !sameHash(k.Hash, hash) || !k.Active(now) {
+	if subtle.ConstantTimeCompare([]byte(k.Hash), hash[:]) != 1 || !k.Active(now) {
 		return auth.Principal{}, errBadCredentials
 	}
 	a.used(k.ID, now)
-	return auth.Principal{Subject: "key:" + k.ID, Name: k.Name, Role: auth.Role(k.Role), Agent: k.Agent}, nil
+	return auth.Principal{Subject: c.subject, Name: k.Name, Role: auth.Role(k.Role), Agent: k.Agent}, nil
 }
 
-// lookup finds a key by hash, from the cache while it is fresh.
-func (a *authenticator) lookup(ctx context.Context, hash string, now time.Time) (storage.APIKey, error) {
+// lookup finds a key by its hash (sum, and hash in hex as the store keeps
+// it), from the cache while it is fresh. The cache is keyed by the sum, so
+// a hit costs no allocation.
+func (a *authenticator) lookup(ctx context.Context, sum [sha256.Size]byte, hash []byte, now time.Time) (cachedKey, error) {
 	if a.ttl > 0 {
 		a.mu.RLock()
-		c, ok := a.cache[hash]
+		c, ok := a.cache[sum]
 		a.mu.RUnlock()
 		if ok && now.Sub(c.fetched) < a.ttl {
-			return c.key, nil
+			return c, nil
 		}
 	}
-	k, err := a.keys.GetByHash(ctx, hash)
+	k, err := a.keys.GetByHash(ctx, string(hash))
 	if errors.Is(err, storage.ErrNotFound) {
-		return storage.APIKey{}, errBadCredentials
+		return cachedKey{}, errBadCredentials
 	}
 	if err != nil {
-		return storage.APIKey{}, fmt.Errorf("look up API key: %w", err)
+		return cachedKey{}, fmt.Errorf("look up API key: %w", err)
 	}
+	c := cachedKey{key: *k, fetched: now, subject: "key:" + k.ID}
 	if a.ttl > 0 {
 		a.mu.Lock()
 		if len(a.cache) >= maxCachedKeys {
 			clear(a.cache)
 		}
-		a.cache[hash] = cachedKey{key: *k, fetched: now}
+		a.cache[sum] = c
 		a.mu.Unlock()
 	}
-	return *k, nil
+	return c, nil
 }
 
 // forget drops key id from the cache, so a revocation through this replica

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,6 +102,24 @@ func TestProxyForwardsIdentity(t *testing.T) {
 	require.Empty(t, seen.Get("Authorization"), "the key stays at the gateway")
 	require.Equal(t, "req-proxy-1", seen.Get("X-Request-ID"))
 	require.NotEmpty(t, seen.Get("X-Forwarded-For"))
+	require.Equal(t, []string{"req-proxy-1"}, r.header.Values("X-Request-ID"), "one request ID in the answer, not the service's copy too")
+
+	// A GET (which the transport writes by hand) carries the same.
+	req, _ = http.NewRequest(http.MethodGet, f.url+"/api/v1/things?a=b%20c", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("User-Agent", "probe/1")
+	req.Header.Set("X-Forwarded-For", "203.0.113.9") // replaced, as ReverseProxy does
+	r = do(t, req)
+	require.Equal(t, http.StatusOK, r.status, "%s", r.raw)
+	require.Equal(t, "key:"+id, r.body["subject"])
+	seen = <-svc.seen
+	require.Empty(t, seen.Get("Authorization"))
+	require.Equal(t, "probe/1", seen.Get("User-Agent"))
+	require.Equal(t, []string{"127.0.0.1"}, seen.Values("X-Forwarded-For"))
+	require.Equal(t, strings.TrimPrefix(f.url, "http://"), seen.Get("X-Forwarded-Host"))
+	require.Equal(t, "http", seen.Get("X-Forwarded-Proto"))
+	require.Equal(t, r.header.Get("X-Request-ID"), seen.Get("X-Request-ID"))
+	require.Len(t, r.header.Values("X-Request-ID"), 1)
 
 	viewer, _ := f.createKey(t, CreateKeyRequest{Name: "v", Role: "viewer"})
 	require.Equal(t, http.StatusForbidden, call(t, http.MethodPost, f.url+"/api/v1/things/42", viewer, nil).status,
@@ -211,4 +230,78 @@ func TestOpenAPIMergesUpstreams(t *testing.T) {
 	require.NoError(t, json.Unmarshal(f.svc.OpenAPI(), &doc))
 	require.Contains(t, doc.Paths, "/api/v1/things")
 	require.Contains(t, doc.Paths, "/api/v1/keys")
+}
+
+// The proxy writes header maps directly, so its keys must be canonical.
+func TestProxyHeaderKeysAreCanonical(t *testing.T) {
+	t.Parallel()
+	for _, k := range append(dropped[:], hdrXForwardedFor, hdrXForwardedHost, hdrXForwardedProto, hdrRequestID,
+		"Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset", "Retry-After") {
+		require.Equal(t, http.CanonicalHeaderKey(k), k)
+	}
+	require.Equal(t, http.CanonicalHeaderKey(httpx.RequestIDHeader), hdrRequestID)
+	require.Equal(t, http.CanonicalHeaderKey("X-API-Key"), dropped[1])
+}
+
+// The direct path sends a service what ReverseProxy sends, and gives the
+// client what ReverseProxy gives.
+func TestProxyDirectMatchesReverseProxy(t *testing.T) {
+	t.Parallel()
+	svc := newService(t)
+	f := proxyFixture(t, svc.url, svc.routes())
+	header := http.Header{
+		"Authorization":     {"Bearer " + adminKey},
+		"X-Request-Id":      {"req-direct-1"},
+		"User-Agent":        {"probe/1", "second"},
+		"Accept":            {"application/json"},
+		"X-Custom":          {"1", "2"},
+		"X-Forwarded-For":   {"203.0.113.9"},
+		"Forwarded":         {"for=203.0.113.9"},
+		"Cookie":            {"a=b"},
+		"X-Api-Key":         {"ossa_other"},
+		auth.IdentityHeader: {"forged"},
+	}
+	probe := httptest.NewRequest(http.MethodGet, "/api/v1/things?x=1&y=%20", nil)
+	probe.Header = header.Clone()
+	require.True(t, directRequest(probe))
+	probe.Header.Set("Connection", "keep-alive")
+	require.False(t, directRequest(probe), "Connection takes ReverseProxy")
+
+	send := func(extra http.Header) (response, http.Header) {
+		req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/things?x=1&y=%20", nil)
+		req.Header = header.Clone()
+		for k, v := range extra {
+			req.Header[k] = v
+		}
+		r := do(t, req)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.raw)
+		seen := <-svc.seen
+		require.NotEmpty(t, seen.Get(auth.SignatureHeader))
+		seen.Del(auth.SignatureHeader) // its timestamp may differ; the service checked it
+		r.header.Del("Date")
+		r.header.Del("Ratelimit-Remaining") // one less the second time
+		return r, seen
+	}
+	direct, directSeen := send(nil)
+	proxied, proxiedSeen := send(http.Header{"Connection": {"keep-alive"}})
+	require.Equal(t, proxiedSeen, directSeen)
+	require.Equal(t, proxied.header, direct.header)
+	require.Equal(t, proxied.raw, direct.raw)
+	require.Equal(t, []string{"probe/1"}, directSeen.Values("User-Agent"))
+	require.Equal(t, []string{"1", "2"}, directSeen.Values("X-Custom"))
+	require.Equal(t, []string{"127.0.0.1"}, directSeen.Values("X-Forwarded-For"))
+	require.Empty(t, directSeen.Get("Forwarded"))
+	require.Empty(t, directSeen.Get("Cookie"))
+	require.Empty(t, directSeen.Get("X-Api-Key"))
+	require.NotEqual(t, "forged", directSeen.Get(auth.IdentityHeader))
+	require.Equal(t, []string{"req-direct-1"}, direct.header.Values("X-Request-Id"))
+
+	// HEAD (which GET routes take) goes the direct path too.
+	req, _ := http.NewRequest(http.MethodHead, f.url+"/api/v1/things", nil)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	r := do(t, req)
+	require.Equal(t, http.StatusOK, r.status)
+	require.Empty(t, r.raw)
+	require.Equal(t, direct.header.Get("Content-Length"), r.header.Get("Content-Length"))
+	<-svc.seen
 }

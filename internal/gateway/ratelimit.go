@@ -34,12 +34,30 @@ type rateResult struct {
 // setHeaders writes the IETF draft RateLimit-Limit, RateLimit-Remaining and
 // RateLimit-Reset headers, and Retry-After on a denial. Seconds are rounded
 // up so that waiting them is always enough.
+//
+// It runs on every request, so it sets the canonical keys directly, and
+// the numbers share one string and the values one slice: two allocations
+// instead of Header.Set's eight.
 func (r rateResult) setHeaders(h http.Header) {
-	h.Set("RateLimit-Limit", strconv.Itoa(r.burst))
-	h.Set("RateLimit-Remaining", strconv.Itoa(max(r.remaining, 0)))
-	h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(r.resetAfter)))
+	var buf [4 * 20]byte
+	b := buf[:0]
+	var end [4]int
+	b = strconv.AppendInt(b, int64(r.burst), 10)
+	end[0] = len(b)
+	b = strconv.AppendInt(b, int64(max(r.remaining, 0)), 10)
+	end[1] = len(b)
+	b = strconv.AppendInt(b, int64(ceilSeconds(r.resetAfter)), 10)
+	end[2] = len(b)
 	if !r.allowed {
-		h.Set("Retry-After", strconv.Itoa(max(ceilSeconds(r.retryAfter), 1)))
+		b = strconv.AppendInt(b, int64(max(ceilSeconds(r.retryAfter), 1)), 10)
+	}
+	end[3] = len(b)
+	nums := string(b)
+	v := make([]string, 4)
+	v[0], v[1], v[2], v[3] = nums[:end[0]], nums[end[0]:end[1]], nums[end[1]:end[2]], nums[end[2]:end[3]]
+	h["Ratelimit-Limit"], h["Ratelimit-Remaining"], h["Ratelimit-Reset"] = v[0:1:1], v[1:2:2], v[2:3:3]
+	if !r.allowed {
+		h["Retry-After"] = v[3:4:4]
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 )
@@ -62,15 +63,28 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Header.Get("Upgrade") != "" {
 		return nil, errUpgrade
 	}
-	addr := req.URL.Host
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		addr = net.JoinHostPort(addr, "80")
+	return t.roundTrip(req, hostPort(req.URL.Host), nil)
+}
+
+// hostPort is host with port 80 when it names none.
+func hostPort(host string) string {
+	if _, _, err := net.SplitHostPort(host); err != nil {
+		return net.JoinHostPort(host, "80")
 	}
+	return host
+}
+
+// roundTrip sends req to addr and reads the answer's headers. write, when
+// set, writes the request instead of writeRequest: the proxy's direct path
+// writes the outgoing request from the incoming one without building it.
+// req then only provides the context, the method (for retries and reading
+// the answer) and the body (none).
+func (t *directTransport) roundTrip(req *http.Request, addr string, write func(*bufio.Writer) error) (*http.Response, error) {
 	pc, reused, err := t.conn(req.Context(), addr)
 	if err != nil {
 		return nil, err
 	}
-	resp, stop, err := t.exchange(req, pc)
+	resp, stop, err := t.exchange(req, pc, write)
 	if err != nil && reused && retryable(req) && req.Context().Err() == nil {
 		var ae answeredError
 		if !errors.As(err, &ae) {
@@ -78,7 +92,7 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if pc, err = t.dial(req.Context(), addr); err != nil {
 				return nil, err
 			}
-			resp, stop, err = t.exchange(req, pc)
+			resp, stop, err = t.exchange(req, pc, write)
 		}
 	}
 	if err != nil {
@@ -109,7 +123,7 @@ func (e answeredError) Unwrap() error { return e.error }
 // exchange writes req and reads the answer's headers on pc. The connection
 // is closed on failure. Until stop is called, the end of the request's
 // context breaks off the exchange and the reading of the body.
-func (t *directTransport) exchange(req *http.Request, pc *persistConn) (resp *http.Response, stop func() bool, err error) {
+func (t *directTransport) exchange(req *http.Request, pc *persistConn, write func(*bufio.Writer) error) (resp *http.Response, stop func() bool, err error) {
 	stop = context.AfterFunc(req.Context(), func() {
 		_ = pc.conn.SetDeadline(time.Unix(1, 0)) // unblock reads and writes now
 	})
@@ -124,7 +138,12 @@ func (t *directTransport) exchange(req *http.Request, pc *persistConn) (resp *ht
 	if t.headerTimeout > 0 {
 		_ = pc.conn.SetDeadline(time.Now().Add(t.headerTimeout))
 	}
-	if err := req.Write(pc.bw); err != nil {
+	if write == nil {
+		err = writeRequest(pc.bw, req)
+	} else {
+		err = write(pc.bw)
+	}
+	if err != nil {
 		return fail(err)
 	}
 	if err := pc.bw.Flush(); err != nil {
@@ -236,4 +255,122 @@ func (b *body) Close() error {
 	}
 	b.pc.conn.Close()
 	return err
+}
+
+// writeRequest writes req to bw as req.Write does. The proxy's common case,
+// a GET or HEAD without a body whose host, target and headers need no
+// cleaning, is written by hand: req.Write formats the first lines with
+// fmt.Fprintf and sorts the headers, which allocated four times and cost
+// a few percent of the gateway's CPU per request. Everything else goes to
+// req.Write. The two differ only in the order of the header lines.
+func writeRequest(bw *bufio.Writer, req *http.Request) error {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	ruri := req.URL.RequestURI()
+	if !plainRequest(req, host, ruri) {
+		return req.Write(bw)
+	}
+	bw.WriteString(req.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(ruri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	// As req.Write: Go's User-Agent unless the header is there, and none
+	// when it is there but empty (ReverseProxy's way of sending none).
+	ua := "Go-http-client/1.1"
+	if v, ok := req.Header["User-Agent"]; ok {
+		ua = ""
+		if len(v) > 0 {
+			ua = v[0]
+		}
+	}
+	if ua != "" {
+		bw.WriteString("User-Agent: ")
+		bw.WriteString(ua)
+		bw.WriteString("\r\n")
+	}
+	for k, vs := range req.Header {
+		if reqWriteExcluded(k) {
+			continue
+		}
+		for _, v := range vs {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	_, err := bw.WriteString("\r\n")
+	return err
+}
+
+// plainRequest reports whether writeRequest may write req by hand: a GET
+// or HEAD without a body, trailers or Connection: close, whose host, target
+// and headers req.Write would write unchanged (no punycode, zone, control
+// characters, invalid names, or values it would trim or fold).
+func plainRequest(req *http.Request, host, ruri string) bool {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		return false
+	}
+	if (req.Body != nil && req.Body != http.NoBody) || req.ContentLength != 0 ||
+		len(req.TransferEncoding) > 0 || req.Trailer != nil || req.Close || ruri == "" || host == "" {
+		return false
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; c <= ' ' || c >= 0x7f || c == '%' || c == '/' {
+			return false
+		}
+	}
+	for i := 0; i < len(ruri); i++ {
+		if c := ruri[i]; c < ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	for k, vs := range req.Header {
+		if !isToken(k) {
+			return false
+		}
+		for _, v := range vs {
+			if v != "" && (v[0] == ' ' || v[0] == '\t' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+				return false
+			}
+			for i := 0; i < len(v); i++ {
+				if v[i] == '\r' || v[i] == '\n' {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
+
+// reqWriteExcluded are the header keys req.Write leaves out or writes
+// itself.
+func reqWriteExcluded(k string) bool {
+	switch k {
+	case "Host", "User-Agent", "Content-Length", "Transfer-Encoding", "Trailer":
+		return true
+	}
+	return false
+}
+
+// isToken reports whether s is a valid header field name (an RFC 9110
+// token).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }

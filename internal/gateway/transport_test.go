@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -177,4 +179,64 @@ func TestTransportProtocolCorners(t *testing.T) {
 	require.ErrorIs(t, err, errUpgrade)
 	_, err = roundTrip(t, tr, http.MethodGet, strings.Replace(srv.URL, "http:", "https:", 1), nil)
 	require.ErrorContains(t, err, "only http")
+}
+
+// writeRequest writes what req.Write writes, up to the order of headers,
+// by hand or through req.Write.
+func TestWriteRequestMatchesNetHTTP(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		method, url, host string
+		header            http.Header
+		body              string
+		byHand            bool
+	}{
+		"get":             {method: "GET", url: "http://svc:3011/api/v1/agents/x?a=b%20c&d", header: http.Header{"Accept": {"*/*"}, "X-Two": {"1", "2"}}, byHand: true},
+		"head":            {method: "HEAD", url: "http://svc/a%2Fb/c", byHand: true},
+		"no user agent":   {method: "GET", url: "http://svc/x", header: http.Header{"User-Agent": {""}}, byHand: true},
+		"user agent":      {method: "GET", url: "http://svc/x", header: http.Header{"User-Agent": {"wrk"}}, byHand: true},
+		"host override":   {method: "GET", url: "http://svc/x", host: "example.com:8080", byHand: true},
+		"excluded keys":   {method: "GET", url: "http://svc/x", header: http.Header{"Host": {"evil"}, "Content-Length": {"5"}, "Trailer": {"X"}}, byHand: true},
+		"post":            {method: "POST", url: "http://svc/x", body: "hello"},
+		"post, no body":   {method: "POST", url: "http://svc/x"},
+		"value to trim":   {method: "GET", url: "http://svc/x", header: http.Header{"X-A": {" padded "}}},
+		"value with CRLF": {method: "GET", url: "http://svc/x", header: http.Header{"X-A": {"a\r\nX-Injected: 1"}}},
+		"invalid name":    {method: "GET", url: "http://svc/x", header: http.Header{"X A": {"1"}}},
+		"unicode host":    {method: "GET", url: "http://svc/x", host: "bücher.example"},
+	} {
+		build := func() *http.Request {
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			req, err := http.NewRequest(tc.method, tc.url, body)
+			require.NoError(t, err, name)
+			req.Host = tc.host
+			for k, v := range tc.header {
+				req.Header[k] = v
+			}
+			return req
+		}
+		req := build()
+		require.Equal(t, tc.byHand, plainRequest(req, cmp.Or(req.Host, req.URL.Host), req.URL.RequestURI()), name)
+		var want, got strings.Builder
+		require.NoError(t, build().Write(&want), name)
+		bw := bufio.NewWriter(&got)
+		require.NoError(t, writeRequest(bw, req), name)
+		require.NoError(t, bw.Flush(), name)
+		parse := func(s string) *http.Request {
+			r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(s)))
+			require.NoError(t, err, "%s: %q", name, s)
+			b, err := io.ReadAll(r.Body)
+			require.NoError(t, err, name)
+			require.Equal(t, tc.body, string(b), name)
+			return r
+		}
+		w, g := parse(want.String()), parse(got.String())
+		require.Equal(t, w.Method, g.Method, name)
+		require.Equal(t, w.RequestURI, g.RequestURI, name)
+		require.Equal(t, w.Host, g.Host, name)
+		require.Equal(t, w.Header, g.Header, name)
+		require.Equal(t, len(want.String()), len(got.String()), name)
+	}
 }

@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -139,6 +140,22 @@ func TestRecoverAndObserve(t *testing.T) {
 	decodeProblem(t, rec)
 	// The route label is the pattern, not the raw path.
 	require.Equal(t, 1.0, testutil.ToFloat64(m.requests.WithLabelValues("GET", "GET /boom/{id}", "500")))
+
+	// Series are cached per method, route and status, and counted alike
+	// whether or not the access log is on.
+	mux.HandleFunc("GET /ok", func(http.ResponseWriter, *http.Request) {})
+	var logged bytes.Buffer
+	for _, log := range []*slog.Logger{
+		slog.New(slog.NewTextHandler(&logged, nil)),
+		slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	} {
+		h := Chain(mux, RequestIDs(), Observe(log, m))
+		for range 2 {
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/ok", nil))
+		}
+	}
+	require.Equal(t, 4.0, testutil.ToFloat64(m.requests.WithLabelValues("GET", "GET /ok", "200")))
+	require.Equal(t, 2, strings.Count(logged.String(), `msg="http request"`), "%s", logged.String())
 }
 
 func TestRequestIDs(t *testing.T) {
@@ -161,6 +178,14 @@ func TestRequestIDs(t *testing.T) {
 			require.Len(t, seen, 24, "a fresh ID replaces %q", tt.in)
 		}
 		require.Equal(t, seen, rec.Header().Get(RequestIDHeader))
+	}
+	// Fresh IDs are hex and never repeat.
+	ids := map[string]bool{}
+	for range 1000 {
+		id := newRequestID()
+		require.Regexp(t, `^[0-9a-f]{24}$`, id)
+		require.False(t, ids[id], "repeated %s", id)
+		ids[id] = true
 	}
 }
 

@@ -3,12 +3,15 @@ package httpx
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,11 +52,11 @@ func Chain(h http.Handler, mws ...Middleware) http.Handler {
 func RequestIDs() Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id := r.Header.Get(RequestIDHeader)
+			id := r.Header.Get(requestIDKeyCanonical) // canonical: Get need not allocate one
 			if !validRequestID(id) {
 				id = newRequestID()
 			}
-			w.Header().Set(RequestIDHeader, id)
+			w.Header()[requestIDKeyCanonical] = []string{id}
 			next.ServeHTTP(w, r.WithContext(WithRequestID(r.Context(), id)))
 		})
 	}
@@ -71,10 +74,36 @@ func validRequestID(id string) bool {
 	return true
 }
 
-func newRequestID() string {
+// requestIDKeyCanonical is RequestIDHeader as a Header map key.
+const requestIDKeyCanonical = "X-Request-Id"
+
+// Request IDs are 24 hex digits: 8 random per process, then a counter of
+// 16 that starts at a random value. They are unique within a process and,
+// with overwhelming likelihood, across processes, and cost no system call
+// or random read per request (they need not be unguessable: they label
+// logs and answers, and grant nothing).
+var (
+	requestIDPrefix  [8]byte
+	requestIDCounter atomic.Uint64
+)
+
+func init() {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	hex.Encode(requestIDPrefix[:], b[:4])
+	requestIDCounter.Store(binary.BigEndian.Uint64(b[4:]))
+}
+
+func newRequestID() string {
+	var b [24]byte
+	copy(b[:], requestIDPrefix[:])
+	n := requestIDCounter.Add(1)
+	const digits = "0123456789abcdef"
+	for i := len(b) - 1; i >= len(requestIDPrefix); i-- {
+		b[i] = digits[n&0xf]
+		n >>= 4
+	}
+	return string(b[:])
 }
 
 // BodyLimit caps every request body; reads past the limit fail and the
@@ -86,7 +115,9 @@ func BodyLimit(limit int64) Middleware {
 				WriteError(w, r, Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, limit))
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, limit)
+			if r.Body != nil && r.Body != http.NoBody { // nothing to cap (and no allocation) otherwise
+				r.Body = http.MaxBytesReader(w, r.Body, limit)
+			}
 			next.ServeHTTP(w, r)
 		})
 	}
@@ -117,6 +148,46 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	inflight prometheus.Gauge
+
+	// series caches each (method, route, status)'s counter and histogram:
+	// WithLabelValues hashes and looks up its labels on every call.
+	mu     sync.RWMutex
+	series map[seriesKey]series
+}
+
+type seriesKey struct {
+	method, route string
+	status        int
+}
+
+type series struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// maxSeries bounds the cache (methods come from clients); past it, series
+// are looked up each time.
+const maxSeries = 4096
+
+// seriesOf returns the counter and histogram of one kind of request.
+func (m *Metrics) seriesOf(method, route string, status int) series {
+	k := seriesKey{method, route, status}
+	m.mu.RLock()
+	s, ok := m.series[k]
+	m.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = series{
+		requests: m.requests.WithLabelValues(method, route, strconv.Itoa(status)),
+		duration: m.duration.WithLabelValues(method, route),
+	}
+	m.mu.Lock()
+	if len(m.series) < maxSeries {
+		m.series[k] = s
+	}
+	m.mu.Unlock()
+	return s
 }
 
 // NewMetrics registers the request metrics on reg.
@@ -132,6 +203,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ossa_http_requests_in_flight", Help: "HTTP requests being served.",
 		}),
+		series: map[seriesKey]series{},
 	}
 	reg.MustRegister(m.requests, m.duration, m.inflight)
 	return m
@@ -153,14 +225,18 @@ func Observe(log *slog.Logger, m *Metrics) Middleware {
 			if route == "" {
 				route = "unmatched"
 			}
-			m.requests.WithLabelValues(r.Method, route, strconv.Itoa(rec.status)).Inc()
-			m.duration.WithLabelValues(r.Method, route).Observe(elapsed.Seconds())
+			ser := m.seriesOf(r.Method, route, rec.status)
+			ser.requests.Inc()
+			ser.duration.Observe(elapsed.Seconds())
 			level := slog.LevelInfo
 			switch {
 			case rec.status >= 500:
 				level = slog.LevelError
 			case r.URL.Path == "/livez" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics":
 				level = slog.LevelDebug
+			}
+			if !log.Enabled(r.Context(), level) {
+				return
 			}
 			log.LogAttrs(r.Context(), level, "http request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
