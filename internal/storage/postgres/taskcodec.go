@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/ossa-platform/ossa/internal/storage"
+	"github.com/ossa-platform/ossa/internal/storage/sqlval"
 )
 
 // encodeTask returns t's column values in taskColumns order.
@@ -16,15 +16,15 @@ func encodeTask(t *storage.Task) ([]any, error) {
 	if !t.State.Valid() {
 		return nil, fmt.Errorf("invalid task state %q", t.State)
 	}
-	input, err := optionalJSON(t.Input, "input")
+	input, err := sqlval.OptionalJSON(t.Input, "input")
 	if err != nil {
 		return nil, err
 	}
-	output, err := optionalJSON(t.Output, "output")
+	output, err := sqlval.OptionalJSON(t.Output, "output")
 	if err != nil {
 		return nil, err
 	}
-	artifacts, err := optionalJSON(t.Artifacts, "artifacts")
+	artifacts, err := sqlval.OptionalJSON(t.Artifacts, "artifacts")
 	if err != nil {
 		return nil, err
 	}
@@ -33,10 +33,10 @@ func encodeTask(t *storage.Task) ([]any, error) {
 	}
 	return []any{
 		t.ID, t.Capability, t.RequestedAgent, input, t.MinTier, nonNil(t.Tags), int16(t.Priority), t.Timeout.Milliseconds(),
-		int32(t.MaxAttempts), encodeTime(t.WaitForAgentUntil), nullIfEmpty(t.IdempotencyKey), t.RequestHash, t.CreatedBy,
+		int32(t.MaxAttempts), encodeTime(t.WaitForAgentUntil), sqlval.NullIfEmpty(t.IdempotencyKey), t.RequestHash, t.CreatedBy,
 		t.ContextID, string(t.State), t.Message, output, artifacts, int32(t.Attempts), t.AgentID, t.AgentName,
-		nullIfEmpty(t.RunningOn), t.Offered, encodeTime(t.LeaseExpiresAt), t.AttemptError, t.RemoteID,
-		nonNil(t.FailedAgents), nullIfZero(t.JobID), t.EventSeq, encodeTime(t.CreatedAt), encodeTime(t.UpdatedAt),
+		sqlval.NullIfEmpty(t.RunningOn), t.Offered, encodeTime(t.LeaseExpiresAt), t.AttemptError, t.RemoteID,
+		nonNil(t.FailedAgents), sqlval.NullIfZero(t.JobID), t.EventSeq, encodeTime(t.CreatedAt), encodeTime(t.UpdatedAt),
 		encodeTime(t.FinishedAt),
 	}, nil
 }
@@ -55,11 +55,11 @@ func encodeProgress(t *storage.Task) ([]any, error) {
 	if !t.State.Valid() {
 		return nil, fmt.Errorf("invalid task state %q", t.State)
 	}
-	output, err := optionalJSON(t.Output, "output")
+	output, err := sqlval.OptionalJSON(t.Output, "output")
 	if err != nil {
 		return nil, err
 	}
-	artifacts, err := optionalJSON(t.Artifacts, "artifacts")
+	artifacts, err := sqlval.OptionalJSON(t.Artifacts, "artifacts")
 	if err != nil {
 		return nil, err
 	}
@@ -68,14 +68,14 @@ func encodeProgress(t *storage.Task) ([]any, error) {
 	}
 	return []any{
 		string(t.State), t.Message, output, artifacts, int32(t.Attempts), t.AgentID, t.AgentName,
-		nullIfEmpty(t.RunningOn), t.Offered, encodeTime(t.LeaseExpiresAt), t.AttemptError, t.RemoteID,
-		nonNil(t.FailedAgents), nullIfZero(t.JobID), t.EventSeq, encodeTime(t.UpdatedAt), encodeTime(t.FinishedAt),
+		sqlval.NullIfEmpty(t.RunningOn), t.Offered, encodeTime(t.LeaseExpiresAt), t.AttemptError, t.RemoteID,
+		nonNil(t.FailedAgents), sqlval.NullIfZero(t.JobID), t.EventSeq, encodeTime(t.UpdatedAt), encodeTime(t.FinishedAt),
 	}, nil
 }
 
 // encodeContinued returns t's values of continuedColumns, in order.
 func encodeContinued(t *storage.Task) ([]any, error) {
-	input, err := optionalJSON(t.Input, "input")
+	input, err := sqlval.OptionalJSON(t.Input, "input")
 	if err != nil {
 		return nil, err
 	}
@@ -125,30 +125,4 @@ func scanTask(row pgx.Row) (*storage.Task, error) {
 	}
 	t.State = storage.TaskState(state)
 	return &t, nil
-}
-
-func optionalJSON(v json.RawMessage, what string) (any, error) {
-	if len(v) == 0 {
-		return nil, nil
-	}
-	// Checked here for the same error as the SQLite driver's; jsonb input
-	// parsing is the backstop.
-	if !json.Valid(v) {
-		return nil, fmt.Errorf("%s is not valid JSON", what)
-	}
-	return string(v), nil
-}
-
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func nullIfZero(n int64) any {
-	if n == 0 {
-		return nil
-	}
-	return n
 }

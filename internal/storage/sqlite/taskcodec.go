@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ossa-platform/ossa/internal/storage"
+	"github.com/ossa-platform/ossa/internal/storage/sqlval"
 )
 
 // encodeTask returns t's column values in taskColumns order.
@@ -22,11 +23,11 @@ func encodeTask(t *storage.Task) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode failed agents: %w", err)
 	}
-	input, err := optionalJSON(t.Input, "input")
+	input, err := sqlval.OptionalJSON(t.Input, "input")
 	if err != nil {
 		return nil, err
 	}
-	output, err := optionalJSON(t.Output, "output")
+	output, err := sqlval.OptionalJSON(t.Output, "output")
 	if err != nil {
 		return nil, err
 	}
@@ -51,9 +52,9 @@ func encodeTask(t *storage.Task) ([]any, error) {
 	}
 	return []any{
 		t.ID, t.Capability, t.RequestedAgent, input, t.MinTier, tags, t.Priority, t.Timeout.Milliseconds(), t.MaxAttempts,
-		times[0], nullIfEmpty(t.IdempotencyKey), t.RequestHash, t.CreatedBy, t.ContextID,
-		string(t.State), t.Message, output, artifacts, t.Attempts, t.AgentID, t.AgentName, nullIfEmpty(t.RunningOn),
-		offered, times[1], t.AttemptError, t.RemoteID, failed, nullIfZero(t.JobID), t.EventSeq,
+		times[0], sqlval.NullIfEmpty(t.IdempotencyKey), t.RequestHash, t.CreatedBy, t.ContextID,
+		string(t.State), t.Message, output, artifacts, t.Attempts, t.AgentID, t.AgentName, sqlval.NullIfEmpty(t.RunningOn),
+		offered, times[1], t.AttemptError, t.RemoteID, failed, sqlval.NullIfZero(t.JobID), t.EventSeq,
 		times[2], times[3], times[4],
 	}, nil
 }
@@ -105,28 +106,4 @@ func scanTask(sc scanner) (*storage.Task, error) {
 	t.State = storage.TaskState(state)
 	t.Offered = offered == 1
 	return &t, nil
-}
-
-func optionalJSON(v json.RawMessage, what string) (any, error) {
-	if len(v) == 0 {
-		return nil, nil
-	}
-	if !json.Valid(v) {
-		return nil, fmt.Errorf("%s is not valid JSON", what)
-	}
-	return string(v), nil
-}
-
-func nullIfEmpty(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}
-
-func nullIfZero(n int64) any {
-	if n == 0 {
-		return nil
-	}
-	return n
 }
