@@ -203,14 +203,15 @@ type TaskPage struct {
 
 // TaskStore persists tasks and their events.
 type TaskStore interface {
-	// Create stores a new task in one transaction with its first event (a
-	// status event for t.State, submitted when empty, carrying t.Message).
-	// It sets ID (when empty, to a UUIDv7), EventSeq, CreatedAt and
-	// UpdatedAt. hook, when not nil, runs first inside the transaction with
-	// the task about to be inserted (ID set), and may set its JobID. A taken
-	// ID or IdempotencyKey is ErrConflict, and nothing hook wrote is kept.
-	// On success *t is what Get returns; on failure *t is unchanged.
-	Create(ctx context.Context, t *Task, hook func(ctx context.Context, tx TaskTx, t *Task) error) error
+	// Create stores new tasks in one transaction, each with its first event
+	// (a status event for its State, submitted when empty, carrying its
+	// Message). It sets each one's ID (when empty, to a UUIDv7), EventSeq,
+	// CreatedAt and UpdatedAt. hook, when not nil, runs first inside the
+	// transaction with the tasks about to be inserted (IDs set), and may set
+	// their JobIDs. A taken ID or IdempotencyKey is ErrConflict; on any
+	// error nothing is stored, nothing hook wrote is kept, and the tasks are
+	// unchanged. On success each *ts[i] is what Get returns.
+	Create(ctx context.Context, ts []*Task, hook func(ctx context.Context, tx TaskTx, ts []*Task) error) error
 	// Get returns the task or ErrNotFound.
 	Get(ctx context.Context, id string) (*Task, error)
 	// GetByIdempotencyKey returns the task created under key, or ErrNotFound.

@@ -90,11 +90,9 @@ func (s *Service) Continue(ctx context.Context, id string, input json.RawMessage
 		t.Attempts, t.FailedAgents = 0, nil
 		t.State = storage.TaskSubmitted
 		t.Message = fmt.Sprintf("input received; continuing with agent %s", t.AgentName)
-		jobID, err := s.queue.enqueue(ctx, tx, t)
-		if err != nil {
+		if err := s.queue.enqueue(ctx, tx, []*storage.Task{t}); err != nil {
 			return nil, err
 		}
-		t.JobID = jobID
 		return []storage.TaskEvent{{Kind: storage.TaskEventStatus, State: t.State, Message: t.Message}}, nil
 	})
 	if err != nil {

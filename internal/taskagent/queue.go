@@ -44,9 +44,9 @@ func (jobArgs) Kind() string { return "ossa_task" }
 // queue is the durable queue that runs tasks: River on the store's own
 // database, so a task and its job commit together.
 type queue interface {
-	// enqueue inserts the job that runs t within tx, the transaction that
-	// writes t, and returns the job's ID.
-	enqueue(ctx context.Context, tx storage.TaskTx, t *storage.Task) (int64, error)
+	// enqueue inserts the jobs that run ts within tx, the transaction that
+	// writes them, in one statement, and sets each task's JobID.
+	enqueue(ctx context.Context, tx storage.TaskTx, ts []*storage.Task) error
 	// cancel cancels a job: a queued one will not run; a running one has
 	// its context cancelled by the River client running it, in whichever
 	// process that is.
@@ -120,26 +120,37 @@ func newRiverQueue[TTx any](driver riverdriver.Driver[TTx], cfg *river.Config) (
 	return &riverQueue[TTx]{client: client}, nil
 }
 
-func (q *riverQueue[TTx]) enqueue(ctx context.Context, tx storage.TaskTx, t *storage.Task) (int64, error) {
+func (q *riverQueue[TTx]) enqueue(ctx context.Context, tx storage.TaskTx, ts []*storage.Task) error {
 	raw, err := tx.Driver(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("enqueue task %s: %w", t.ID, err)
+		return fmt.Errorf("enqueue tasks: %w", err)
 	}
 	dtx, ok := raw.(TTx)
 	if !ok {
-		return 0, fmt.Errorf("enqueue task %s: transaction is %T, not the queue's driver's", t.ID, raw)
+		return fmt.Errorf("enqueue tasks: transaction is %T, not the queue's driver's", raw)
 	}
-	res, err := q.client.InsertTx(ctx, dtx, jobArgs{TaskID: t.ID, TimeoutMS: t.Timeout.Milliseconds()}, &river.InsertOpts{
-		Queue:    queueName,
-		Priority: t.Priority,
-		// One spare attempt: when the worker of the last attempt dies,
-		// the rescued job still runs once to record the failure.
-		MaxAttempts: t.MaxAttempts + 1,
-	})
+	params := make([]river.InsertManyParams, len(ts))
+	for i, t := range ts {
+		params[i] = river.InsertManyParams{
+			Args: jobArgs{TaskID: t.ID, TimeoutMS: t.Timeout.Milliseconds()},
+			InsertOpts: &river.InsertOpts{
+				Queue:    queueName,
+				Priority: t.Priority,
+				// One spare attempt: when the worker of the last attempt
+				// dies, the rescued job still runs once to record the
+				// failure.
+				MaxAttempts: t.MaxAttempts + 1,
+			},
+		}
+	}
+	res, err := q.client.InsertManyTx(ctx, dtx, params)
 	if err != nil {
-		return 0, fmt.Errorf("enqueue task %s: %w", t.ID, err)
+		return fmt.Errorf("enqueue tasks: %w", err)
 	}
-	return res.Job.ID, nil
+	for i, r := range res {
+		ts[i].JobID = r.Job.ID
+	}
+	return nil
 }
 
 func (q *riverQueue[TTx]) cancel(ctx context.Context, jobID int64) error {

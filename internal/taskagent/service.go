@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ossa-platform/ossa/internal/dispatch"
+	"github.com/ossa-platform/ossa/internal/groupcommit"
 	"github.com/ossa-platform/ossa/internal/storage"
 )
 
@@ -67,6 +68,10 @@ type Service struct {
 	// running, so a cancellation reaches it at once.
 	attempts attemptSet
 	a2a      http.Handler
+	// creates group-commits submissions: tasks submitted at once share
+	// one transaction that inserts them and their River jobs, as River's
+	// completer shares one among the jobs it marks done.
+	creates *groupcommit.Batcher[*storage.Task, struct{}]
 
 	// draining is closed when the HTTP server begins to shut down, ending
 	// streams and long polls so the server can drain.
@@ -74,6 +79,14 @@ type Service struct {
 	drainOnce sync.Once
 	running   atomic.Bool
 }
+
+// Submission group commit bounds: a batch is one transaction on one
+// connection; a few at once keep the database busy without taking the pool.
+const (
+	createMaxBatch   = 64
+	createMaxLeaders = 4
+	createTimeout    = 30 * time.Second
+)
 
 //go:embed openapi.yaml
 var openAPISpec []byte
@@ -125,6 +138,9 @@ func New(cfg Config, deps Deps) (*Service, error) {
 		return nil, err
 	}
 	s.queue = q
+	s.creates = groupcommit.New(groupcommit.Options{
+		MaxBatch: createMaxBatch, MaxLeaders: createMaxLeaders, Timeout: createTimeout,
+	}, s.createBatch)
 	s.a2a = s.newA2AServer()
 	return s, nil
 }

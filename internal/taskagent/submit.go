@@ -15,6 +15,7 @@ import (
 
 	"github.com/ossa-platform/ossa/internal/auth"
 	"github.com/ossa-platform/ossa/internal/discovery"
+	"github.com/ossa-platform/ossa/internal/groupcommit"
 	"github.com/ossa-platform/ossa/internal/httpx"
 	"github.com/ossa-platform/ossa/internal/manifest"
 	"github.com/ossa-platform/ossa/internal/storage"
@@ -203,11 +204,10 @@ func (s *Service) Submit(ctx context.Context, r SubmitRequest, idempotencyKey st
 	if t.ContextID == "" {
 		t.ContextID = newContextID()
 	}
-	err = s.tasks.Create(ctx, t, func(ctx context.Context, tx storage.TaskTx, c *storage.Task) error {
-		id, err := s.queue.enqueue(ctx, tx, c)
-		c.JobID = id
-		return err
-	})
+	_, err = s.creates.Do(ctx, t)
+	if errors.Is(err, errCreateAlone) {
+		err = s.createTasks(ctx, []*storage.Task{t})
+	}
 	if errors.Is(err, storage.ErrConflict) && t.IdempotencyKey != "" {
 		// Another request with the key won the race.
 		prior, rerr := s.replay(ctx, t)
@@ -221,6 +221,33 @@ func (s *Service) Submit(ctx context.Context, r SubmitRequest, idempotencyKey st
 	s.metrics.submitted.Inc()
 	s.log.Debug("task submitted", "task", t.ID, "capability", t.Capability, "agent", t.RequestedAgent)
 	return view(t), true, nil
+}
+
+// errCreateAlone tells a submission that the batch it shared failed as a
+// whole (one task's idempotency key was taken, say), so that none of it was
+// stored: it is to be created on its own, which gives it its own outcome.
+var errCreateAlone = errors.New("the shared transaction failed; create the task alone")
+
+// createBatch creates the tasks submitted at once in one transaction (see
+// Service.creates).
+func (s *Service) createBatch(ctx context.Context, ts []*storage.Task) []groupcommit.Result[struct{}] {
+	err := s.createTasks(ctx, ts)
+	if err != nil && len(ts) > 1 {
+		err = errCreateAlone
+	}
+	results := make([]groupcommit.Result[struct{}], len(ts))
+	for i := range results {
+		results[i].Err = err
+	}
+	return results
+}
+
+// createTasks stores tasks with the River jobs that run them, in one
+// transaction.
+func (s *Service) createTasks(ctx context.Context, ts []*storage.Task) error {
+	return s.tasks.Create(ctx, ts, func(ctx context.Context, tx storage.TaskTx, cs []*storage.Task) error {
+		return s.queue.enqueue(ctx, tx, cs)
+	})
 }
 
 // replay returns the task already created under t's idempotency key, nil

@@ -114,7 +114,7 @@ func TestUnrecordedAttemptsCount(t *testing.T) {
 	ctx := context.Background()
 	// A task whose job (99) this River client never sees, run by hand.
 	task := &storage.Task{Capability: "write", Priority: 2, Timeout: time.Second, MaxAttempts: 2, JobID: 99}
-	require.NoError(t, e.store.Tasks().Create(ctx, task, nil))
+	require.NoError(t, e.store.Tasks().Create(ctx, []*storage.Task{task}, nil))
 
 	require.NoError(t, e.svc.work(ctx, 99, 3, task.ID), "River's third run: two attempts died unrecorded")
 	got, err := e.store.Tasks().Get(ctx, task.ID)
@@ -124,7 +124,7 @@ func TestUnrecordedAttemptsCount(t *testing.T) {
 	require.Contains(t, got.Message, "gave up after 2 attempts; last: attempt 2 did not finish: the worker running it stopped")
 
 	other := &storage.Task{Capability: "write", Priority: 2, Timeout: time.Second, MaxAttempts: 2, JobID: 100}
-	require.NoError(t, e.store.Tasks().Create(ctx, other, nil))
+	require.NoError(t, e.store.Tasks().Create(ctx, []*storage.Task{other}, nil))
 	require.NoError(t, e.svc.work(ctx, 101, 1, other.ID), "a job the task no longer names does nothing")
 	got, err = e.store.Tasks().Get(ctx, other.ID)
 	require.NoError(t, err)

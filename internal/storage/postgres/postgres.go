@@ -10,12 +10,15 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ossa-platform/ossa/internal/groupcommit"
 	"github.com/ossa-platform/ossa/internal/storage"
 )
 
 // Store is a storage.Store on a PostgreSQL database.
 type Store struct {
 	pool *pgxpool.Pool
+	// taskWrites group-commits concurrent task writes (see taskStore).
+	taskWrites *groupcommit.Batcher[statement, int]
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -48,7 +51,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", server(cfg), err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, taskWrites: newTaskWrites(pool)}, nil
 }
 
 // defaultMaxConns is the pool size when the URL sets none: pgx's own

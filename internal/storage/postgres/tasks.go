@@ -15,11 +15,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/ossa-platform/ossa/internal/groupcommit"
 	"github.com/ossa-platform/ossa/internal/storage"
 )
 
 // Tasks returns the task store.
-func (s *Store) Tasks() storage.TaskStore { return taskStore{pool: s.pool} }
+func (s *Store) Tasks() storage.TaskStore { return taskStore{pool: s.pool, writes: s.taskWrites} }
 
 // taskStore writes a task optimistically: it reads the task, lets the
 // caller's function change it, and writes it back with one statement that
@@ -28,9 +29,12 @@ func (s *Store) Tasks() storage.TaskStore { return taskStore{pool: s.pool} }
 // read again and the function run again. Most changes thus cost two round
 // trips, or one when the caller already holds the task (ModifyFrom), with no
 // explicit transaction; a transaction is begun only when the function needs
-// one (TaskTx.Driver, CountRunning).
+// one (TaskTx.Driver, CountRunning). Writes that need no transaction of
+// their own and wait for the disk are group-committed: the task workers'
+// outcomes, written at once by many of them, share transactions.
 type taskStore struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	writes *groupcommit.Batcher[statement, int]
 }
 
 // maxModifyRetries bounds how often Modify reads again after losing a race,
@@ -81,6 +85,7 @@ func createdTask(c *storage.Task, row pgx.Row) (*storage.Task, error) {
 // pipeTx) when a method first needs one.
 type pgTx struct {
 	pool    *pgxpool.Pool
+	writes  *groupcommit.Batcher[statement, int]
 	tx      *pipeTx
 	relaxed bool
 }
@@ -153,63 +158,70 @@ func (t *pgTx) RelaxDurability(context.Context) error {
 	return nil
 }
 
-// Create implements storage.TaskStore. The task and its first event are one
-// statement; with a hook, that and the hook's writes are one transaction.
-func (s taskStore) Create(ctx context.Context, t *storage.Task, hook func(context.Context, storage.TaskTx, *storage.Task) error) error {
-	c := *t
-	if c.ID == "" {
-		u, err := uuid.NewV7()
-		if err != nil {
-			return fmt.Errorf("create task: new id: %w", err)
-		}
-		c.ID = u.String()
-	}
-	if c.State == "" {
-		c.State = storage.TaskSubmitted
+// Create implements storage.TaskStore. Each task and its first event are
+// one statement. Without a hook, one task is one statement on its own; with
+// a hook or more tasks, the inserts and the commit are one round trip after
+// the hook's.
+func (s taskStore) Create(ctx context.Context, ts []*storage.Task, hook func(context.Context, storage.TaskTx, []*storage.Task) error) error {
+	if len(ts) == 0 {
+		return nil
 	}
 	at := now()
-	c.CreatedAt, c.UpdatedAt, c.EventSeq = at, at, 1
-	if c.State.Terminal() {
-		c.FinishedAt = at
+	cs := make([]*storage.Task, len(ts))
+	for i, t := range ts {
+		c := *t
+		if c.ID == "" {
+			u, err := uuid.NewV7()
+			if err != nil {
+				return fmt.Errorf("create task: new id: %w", err)
+			}
+			c.ID = u.String()
+		}
+		if c.State == "" {
+			c.State = storage.TaskSubmitted
+		}
+		c.CreatedAt, c.UpdatedAt, c.EventSeq = at, at, 1
+		if c.State.Terminal() {
+			c.FinishedAt = at
+		}
+		cs[i] = &c
 	}
 	tx := &pgTx{pool: s.pool}
-	got, err := func() (*storage.Task, error) {
+	got := make([]*storage.Task, len(cs))
+	err := func() error {
 		if hook != nil {
-			if err := hook(ctx, tx, &c); err != nil {
-				return nil, err
+			if err := hook(ctx, tx, cs); err != nil {
+				return err
 			}
 		}
-		args, err := encodeTask(&c)
-		if err != nil {
-			return nil, err
+		inserts := make([]statement, len(cs))
+		for i, c := range cs {
+			args, err := encodeTask(c)
+			if err != nil {
+				return err
+			}
+			inserts[i] = statement{sql: createStatement, args: args}
 		}
-		var got *storage.Task
-		scan := func(row pgx.Row) (err error) {
-			got, err = createdTask(&c, row)
+		ptx, err := tx.begin(ctx)
+		if err != nil {
 			return err
 		}
-		if tx.tx == nil {
-			err = scan(s.pool.QueryRow(ctx, createStatement, args...))
-		} else {
-			// The insert and the commit of the hook's transaction are one
-			// round trip.
-			ptx := tx.tx
-			tx.tx = nil
-			err = ptx.commitWith(ctx, createStatement, args, scan)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return got, nil
+		tx.tx = nil // commitWith ends it
+		return ptx.commitWith(ctx, inserts, func(i int, row pgx.Row) (err error) {
+			got[i], err = createdTask(cs[i], row)
+			return err
+		})
 	}()
 	if err != nil {
 		tx.rollback(ctx)
 		if detail, ok := uniqueViolationDetail(err); ok {
-			return fmt.Errorf("create task %s: %w: %s", c.ID, storage.ErrConflict, detail)
+			return fmt.Errorf("create task: %w: %s", storage.ErrConflict, detail)
 		}
 		return fmt.Errorf("create task: %w", err)
 	}
-	*t = *got
+	for i, t := range ts {
+		*t = *got[i]
+	}
 	return nil
 }
 
@@ -358,7 +370,7 @@ func (s taskStore) modify(ctx context.Context, id string, cur *storage.Task, fn 
 			}
 			cur = t
 		}
-		tx := &pgTx{pool: s.pool}
+		tx := &pgTx{pool: s.pool, writes: s.writes}
 		got, ok, err := applyModify(ctx, tx, cur, fn)
 		if err != nil {
 			tx.rollback(ctx)
@@ -461,10 +473,18 @@ func applyModify(ctx context.Context, tx *pgTx, t *storage.Task, fn storage.Modi
 		return nil, false, err
 	}
 	var n int
-	if tx.tx != nil {
+	switch {
+	case tx.tx != nil:
 		err = tx.tx.QueryRow(ctx, q, args...).Scan(&n)
-	} else {
+	case tx.relaxed || tx.writes == nil:
+		// A relaxed write does not wait for the disk: sharing a commit
+		// would gain it nothing and make the others' commit relaxed.
 		err = tx.pool.QueryRow(ctx, q, args...).Scan(&n)
+	default:
+		n, err = tx.writes.Do(ctx, statement{key: t.ID, sql: q, args: args})
+		if errors.Is(err, errRunAlone) {
+			err = tx.pool.QueryRow(ctx, q, args...).Scan(&n)
+		}
 	}
 	if err != nil || n == 0 {
 		return nil, false, err
@@ -685,34 +705,48 @@ func (t *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	return rowOf{rows: rows, err: err}
 }
 
-// commitWith runs sql as the transaction's last statement and commits in
-// the same round trip, scanning sql's one row with scan. A transaction not
-// begun runs sql on its own, which commits it. On error the transaction is
-// rolled back; either way the connection is released.
-func (t *pipeTx) commitWith(ctx context.Context, sql string, args []any, scan func(pgx.Row) error) error {
+// commitWith runs stmts as the transaction's last statements and commits in
+// the same round trip, scanning each statement's one row with scan. A
+// transaction not begun with one statement runs it on its own, which commits
+// it. On error the transaction is rolled back; either way the connection is
+// released.
+func (t *pipeTx) commitWith(ctx context.Context, stmts []statement, scan func(i int, row pgx.Row) error) error {
 	if t.done {
 		return errTxDone
 	}
-	if !t.begun {
-		err := scan(t.conn.QueryRow(ctx, sql, args...))
-		t.release(ctx)
-		return err
+	defer t.release(ctx)
+	if !t.begun && len(stmts) == 1 {
+		return scan(0, t.conn.QueryRow(ctx, stmts[0].sql, stmts[0].args...))
 	}
 	b := &pgx.Batch{}
-	b.Queue(sql, args...)
+	if !t.begun {
+		b.Queue("begin")
+	}
+	for _, st := range stmts {
+		b.Queue(st.sql, st.args...)
+	}
 	b.Queue("commit")
 	br := t.conn.SendBatch(ctx, b)
-	err := scan(br.QueryRow())
-	if err == nil {
-		var tag pgconn.CommandTag
-		if tag, err = br.Exec(); err == nil && tag.String() == "ROLLBACK" {
+	err := func() error {
+		if !t.begun {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		for i := range stmts {
+			if err := scan(i, br.QueryRow()); err != nil {
+				return err
+			}
+		}
+		tag, err := br.Exec()
+		if err == nil && tag.String() == "ROLLBACK" {
 			err = pgx.ErrTxCommitRollback
 		}
-	}
+		return err
+	}()
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}
-	t.release(ctx)
 	return err
 }
 

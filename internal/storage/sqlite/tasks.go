@@ -73,55 +73,69 @@ func (t sqliteTx) CountRunning(ctx context.Context, agentID string) (int, error)
 func (sqliteTx) RelaxDurability(context.Context) error { return nil }
 
 // Create implements storage.TaskStore.
-func (s taskStore) Create(ctx context.Context, t *storage.Task, hook func(context.Context, storage.TaskTx, *storage.Task) error) error {
-	c := *t
-	if c.ID == "" {
-		u, err := uuid.NewV7()
-		if err != nil {
-			return fmt.Errorf("create task: new id: %w", err)
-		}
-		c.ID = u.String()
-	}
-	if c.State == "" {
-		c.State = storage.TaskSubmitted
+func (s taskStore) Create(ctx context.Context, ts []*storage.Task, hook func(context.Context, storage.TaskTx, []*storage.Task) error) error {
+	if len(ts) == 0 {
+		return nil
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	c.CreatedAt, c.UpdatedAt, c.EventSeq = now, now, 1
-	if c.State.Terminal() {
-		c.FinishedAt = now
+	cs := make([]*storage.Task, len(ts))
+	for i, t := range ts {
+		c := *t
+		if c.ID == "" {
+			u, err := uuid.NewV7()
+			if err != nil {
+				return fmt.Errorf("create task: new id: %w", err)
+			}
+			c.ID = u.String()
+		}
+		if c.State == "" {
+			c.State = storage.TaskSubmitted
+		}
+		c.CreatedAt, c.UpdatedAt, c.EventSeq = now, now, 1
+		if c.State.Terminal() {
+			c.FinishedAt = now
+		}
+		cs[i] = &c
 	}
 	if err := s.stmts.ensure(ctx, s.write, writeStatements...); err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
-	var got *storage.Task
+	got := make([]*storage.Task, len(cs))
 	err := inTx(ctx, s.write, func(tx *sql.Tx) error {
 		if hook != nil {
-			if err := hook(ctx, sqliteTx{tx}, &c); err != nil {
+			if err := hook(ctx, sqliteTx{tx}, cs); err != nil {
 				return err
 			}
-		}
-		args, err := encodeTask(&c)
-		if err != nil {
-			return err
 		}
 		insert, err := s.stmts.inTx(ctx, s.write, tx, insertTaskSQL)
 		if err != nil {
 			return err
 		}
-		if got, err = scanTask(insert.QueryRowContext(ctx, args...)); err != nil {
-			return err
+		for i, c := range cs {
+			args, err := encodeTask(c)
+			if err != nil {
+				return err
+			}
+			if got[i], err = scanTask(insert.QueryRowContext(ctx, args...)); err != nil {
+				return err
+			}
+			if err := s.insertEvents(ctx, tx, c.ID, []storage.TaskEvent{{
+				Seq: 1, Kind: storage.TaskEventStatus, State: c.State, Message: c.Message, CreatedAt: now,
+			}}); err != nil {
+				return err
+			}
 		}
-		return s.insertEvents(ctx, tx, c.ID, []storage.TaskEvent{{
-			Seq: 1, Kind: storage.TaskEventStatus, State: c.State, Message: c.Message, CreatedAt: now,
-		}})
+		return nil
 	})
 	if err != nil {
 		if isUniqueViolation(err) {
-			return fmt.Errorf("create task %s: %w: the ID or idempotency key is taken", c.ID, storage.ErrConflict)
+			return fmt.Errorf("create task: %w: an ID or idempotency key is taken", storage.ErrConflict)
 		}
 		return fmt.Errorf("create task: %w", err)
 	}
-	*t = *got
+	for i, t := range ts {
+		*t = *got[i]
+	}
 	return nil
 }
 

@@ -25,10 +25,12 @@ var taskTests = []struct {
 	{"TaskCreateGetRoundTrip", testTaskCreateGetRoundTrip},
 	{"TaskCreateHook", testTaskCreateHook},
 	{"TaskIdempotencyKey", testTaskIdempotencyKey},
+	{"TaskCreateMany", testTaskCreateMany},
 	{"TaskUnknownIsNotFound", testTaskUnknownIsNotFound},
 	{"TaskModify", testTaskModify},
 	{"TaskModifyErrorRollsBack", testTaskModifyErrorRollsBack},
 	{"TaskModifyConcurrent", testTaskModifyConcurrent},
+	{"TaskModifyManyTasksAtOnce", testTaskModifyManyTasksAtOnce},
 	{"TaskModifyFromStaleCopy", testTaskModifyFromStaleCopy},
 	{"TaskCountRunningIsAtomic", testTaskCountRunningIsAtomic},
 	{"TaskRelaxDurability", testTaskRelaxDurability},
@@ -54,7 +56,7 @@ func newTask(capability string) *storage.Task {
 
 func mustCreateTask(t *testing.T, s storage.Store, task *storage.Task) *storage.Task {
 	t.Helper()
-	require.NoError(t, s.Tasks().Create(t.Context(), task, nil), "create task")
+	require.NoError(t, s.Tasks().Create(t.Context(), []*storage.Task{task}, nil), "create task")
 	return task
 }
 
@@ -107,7 +109,7 @@ func testTaskCreateGetRoundTrip(t *testing.T, s storage.Store) {
 	}
 	task := *in
 	before := time.Now()
-	require.NoError(t, s.Tasks().Create(t.Context(), &task, nil))
+	require.NoError(t, s.Tasks().Create(t.Context(), []*storage.Task{&task}, nil))
 
 	parsed, err := uuid.Parse(task.ID)
 	require.NoError(t, err, "generated ID %q", task.ID)
@@ -146,13 +148,14 @@ func testTaskCreateGetRoundTrip(t *testing.T, s storage.Store) {
 func testTaskCreateHook(t *testing.T, s storage.Store) {
 	task := newTask("summarize")
 	var sawID string
-	err := s.Tasks().Create(t.Context(), task, func(_ context.Context, tx storage.TaskTx, c *storage.Task) error {
+	err := s.Tasks().Create(t.Context(), []*storage.Task{task}, func(_ context.Context, tx storage.TaskTx, cs []*storage.Task) error {
 		dtx, err := tx.Driver(t.Context())
 		require.NoError(t, err)
 		require.NotNil(t, dtx, "the hook gets the driver's transaction")
-		require.Equal(t, "summarize", c.Capability)
-		sawID = c.ID
-		c.JobID = 77
+		require.Len(t, cs, 1)
+		require.Equal(t, "summarize", cs[0].Capability)
+		sawID = cs[0].ID
+		cs[0].JobID = 77
 		return nil
 	})
 	require.NoError(t, err)
@@ -163,7 +166,7 @@ func testTaskCreateHook(t *testing.T, s storage.Store) {
 	boom := errors.New("queue down")
 	failing := newTask("summarize")
 	failing.IdempotencyKey = "k-hook"
-	err = s.Tasks().Create(t.Context(), failing, func(context.Context, storage.TaskTx, *storage.Task) error { return boom })
+	err = s.Tasks().Create(t.Context(), []*storage.Task{failing}, func(context.Context, storage.TaskTx, []*storage.Task) error { return boom })
 	require.ErrorIs(t, err, boom)
 	_, err = s.Tasks().GetByIdempotencyKey(t.Context(), "k-hook")
 	require.ErrorIs(t, err, storage.ErrNotFound, "a failed hook creates nothing")
@@ -177,7 +180,7 @@ func testTaskIdempotencyKey(t *testing.T, s storage.Store) {
 	hookRan := false
 	second := newTask("translate")
 	second.IdempotencyKey = "tester:abc"
-	err := s.Tasks().Create(t.Context(), second, func(context.Context, storage.TaskTx, *storage.Task) error { hookRan = true; return nil })
+	err := s.Tasks().Create(t.Context(), []*storage.Task{second}, func(context.Context, storage.TaskTx, []*storage.Task) error { hookRan = true; return nil })
 	require.ErrorIs(t, err, storage.ErrConflict)
 	require.True(t, hookRan)
 	require.Empty(t, second.ID, "a failed Create leaves *t unchanged")
@@ -193,6 +196,49 @@ func testTaskIdempotencyKey(t *testing.T, s storage.Store) {
 	// Tasks without a key never clash.
 	mustCreateTask(t, s, newTask("a"))
 	mustCreateTask(t, s, newTask("b"))
+}
+
+func testTaskCreateMany(t *testing.T, s storage.Store) {
+	ctx := t.Context()
+	batch := []*storage.Task{newTask("a"), newTask("b"), newTask("c")}
+	batch[1].Message = "second"
+	var hooked []string
+	err := s.Tasks().Create(ctx, batch, func(_ context.Context, _ storage.TaskTx, cs []*storage.Task) error {
+		for i, c := range cs {
+			hooked = append(hooked, c.ID)
+			c.JobID = int64(100 + i)
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	for i, task := range batch {
+		require.Equal(t, hooked[i], task.ID, "the hook saw each task with its ID, in order")
+		got, err := s.Tasks().Get(ctx, task.ID)
+		require.NoError(t, err)
+		require.Equal(t, task, got, "each task is as Get returns it")
+		require.EqualValues(t, 100+i, got.JobID)
+		events, err := s.Tasks().Events(ctx, task.ID, 0, 0)
+		require.NoError(t, err)
+		require.Len(t, events, 1, "each task has its first event")
+		require.Equal(t, task.Message, events[0].Message)
+	}
+
+	// One taken idempotency key fails the whole batch: nothing is stored
+	// and no task changes.
+	taken := newTask("d")
+	taken.IdempotencyKey = "tester:many"
+	mustCreateTask(t, s, taken)
+	fresh, clash := newTask("e"), newTask("f")
+	clash.IdempotencyKey = "tester:many"
+	err = s.Tasks().Create(ctx, []*storage.Task{fresh, clash}, nil)
+	require.ErrorIs(t, err, storage.ErrConflict)
+	require.Empty(t, fresh.ID, "a failed Create leaves every task unchanged")
+	require.Empty(t, clash.ID)
+	page, err := s.Tasks().List(ctx, storage.TaskFilter{Capability: "e"})
+	require.NoError(t, err)
+	require.Empty(t, page.Tasks, "the batch's other task was not stored either")
+
+	require.NoError(t, s.Tasks().Create(ctx, nil, nil), "no tasks is nothing to do")
 }
 
 func testTaskUnknownIsNotFound(t *testing.T, s storage.Store) {
@@ -337,6 +383,46 @@ func testTaskModifyConcurrent(t *testing.T, s storage.Store) {
 	require.Len(t, events, writers+1)
 	for i, e := range events {
 		require.EqualValues(t, i+1, e.Seq)
+	}
+}
+
+// testTaskModifyManyTasksAtOnce writes many tasks at once, several writers
+// per task, as task workers do: a driver that shares transactions between
+// writers must keep each write's outcome its own.
+func testTaskModifyManyTasksAtOnce(t *testing.T, s storage.Store) {
+	const tasks, writersPerTask = 40, 3
+	created := make([]*storage.Task, tasks)
+	for i := range created {
+		created[i] = mustCreateTask(t, s, newTask("summarize"))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, tasks*writersPerTask)
+	for _, task := range created {
+		for w := range writersPerTask {
+			wg.Go(func() {
+				// All start from the same copy: all but one lose the first
+				// race and must be applied again on the task as it stands.
+				_, err := s.Tasks().ModifyFrom(t.Context(), task, func(_ context.Context, _ storage.TaskTx, tk *storage.Task) ([]storage.TaskEvent, error) {
+					tk.Attempts++
+					tk.State = storage.TaskWorking
+					return []storage.TaskEvent{{Kind: storage.TaskEventStatus, State: tk.State, Message: fmt.Sprint(w)}}, nil
+				})
+				errs <- err
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	for _, task := range created {
+		got, err := s.Tasks().Get(t.Context(), task.ID)
+		require.NoError(t, err)
+		require.Equal(t, writersPerTask, got.Attempts, "task %s: no write lost or applied twice", task.ID)
+		events, err := s.Tasks().Events(t.Context(), task.ID, 0, 0)
+		require.NoError(t, err)
+		require.Len(t, events, writersPerTask+1)
 	}
 }
 

@@ -1,0 +1,227 @@
+package groupcommit_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/ossa-platform/ossa/internal/groupcommit"
+)
+
+// No batch leaves a goroutine behind once nothing waits.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// double answers each item with twice its value, recording batch sizes.
+type double struct {
+	mu      sync.Mutex
+	sizes   []int
+	running atomic.Int32
+	most    atomic.Int32
+	gate    chan struct{} // when not nil, every batch waits for it
+}
+
+func (d *double) run(_ context.Context, batch []int) []groupcommit.Result[int] {
+	n := d.running.Add(1)
+	defer d.running.Add(-1)
+	for {
+		m := d.most.Load()
+		if n <= m || d.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if d.gate != nil {
+		<-d.gate
+	}
+	d.mu.Lock()
+	d.sizes = append(d.sizes, len(batch))
+	d.mu.Unlock()
+	out := make([]groupcommit.Result[int], len(batch))
+	for i, v := range batch {
+		if v < 0 {
+			out[i].Err = errors.New("negative")
+			continue
+		}
+		out[i].Value = 2 * v
+	}
+	return out
+}
+
+func TestAloneRunsAtOnce(t *testing.T) {
+	d := &double{}
+	b := groupcommit.New(groupcommit.Options{MaxBatch: 8, MaxLeaders: 2}, d.run)
+	for i := range 3 {
+		got, err := b.Do(t.Context(), i)
+		require.NoError(t, err)
+		require.Equal(t, 2*i, got)
+	}
+	require.Equal(t, []int{1, 1, 1}, d.sizes, "callers one after another are batches of one")
+	_, err := b.Do(t.Context(), -1)
+	require.EqualError(t, err, "negative", "each write gets its own error")
+}
+
+// While one batch runs, the callers that arrive wait and then share the
+// next batches, each getting its own result.
+func TestWaitingCallersShareBatches(t *testing.T) {
+	d := &double{gate: make(chan struct{})}
+	b := groupcommit.New(groupcommit.Options{MaxBatch: 10, MaxLeaders: 1}, d.run)
+	const callers = 25
+	var wg sync.WaitGroup
+	results := make([]int, callers)
+	wg.Go(func() {
+		v, err := b.Do(t.Context(), 0)
+		require.NoError(t, err)
+		results[0] = v
+	})
+	require.Eventually(t, func() bool { return d.running.Load() == 1 }, 5*time.Second, time.Millisecond)
+	for i := 1; i < callers; i++ {
+		wg.Go(func() {
+			v, err := b.Do(t.Context(), i)
+			require.NoError(t, err)
+			results[i] = v
+		})
+	}
+	// Let every caller queue behind the first batch, then open the gate.
+	time.Sleep(50 * time.Millisecond)
+	close(d.gate)
+	wg.Wait()
+	for i, v := range results {
+		require.Equal(t, 2*i, v)
+	}
+	require.Equal(t, []int{1, 10, 10, 4}, d.sizes, "the waiting callers went in batches of at most MaxBatch")
+	require.EqualValues(t, 1, d.most.Load(), "one leader: one batch at a time")
+}
+
+func TestLeadersBoundConcurrentBatches(t *testing.T) {
+	d := &double{}
+	b := groupcommit.New(groupcommit.Options{MaxBatch: 4, MaxLeaders: 3}, func(ctx context.Context, batch []int) []groupcommit.Result[int] {
+		time.Sleep(time.Millisecond)
+		return d.run(ctx, batch)
+	})
+	var wg sync.WaitGroup
+	for i := range 200 {
+		wg.Go(func() {
+			v, err := b.Do(t.Context(), i)
+			require.NoError(t, err)
+			require.Equal(t, 2*i, v)
+		})
+	}
+	wg.Wait()
+	require.LessOrEqual(t, d.most.Load(), int32(3))
+	total := 0
+	for _, n := range d.sizes {
+		require.LessOrEqual(t, n, 4)
+		total += n
+	}
+	require.Equal(t, 200, total, "every write ran once")
+}
+
+// Many callers and leaders at once, batches that take no time: callers
+// race to take each other's writes, and each must still get its own result,
+// only once its write is done.
+func TestEveryCallerGetsItsOwnResult(t *testing.T) {
+	d := &double{}
+	b := groupcommit.New(groupcommit.Options{MaxBatch: 4, MaxLeaders: 8}, d.run)
+	var wg sync.WaitGroup
+	for i := range 5000 {
+		wg.Go(func() {
+			v, err := b.Do(t.Context(), i)
+			require.NoError(t, err)
+			require.Equal(t, 2*i, v, "caller %d", i)
+		})
+	}
+	wg.Wait()
+}
+
+// Neither a leader's nor a waiting caller's cancellation reaches a batch:
+// one caller going away must not abort the others' writes. A waiting caller
+// that gives up gets its context's error.
+func TestCancellationDoesNotReachBatches(t *testing.T) {
+	gate := make(chan struct{})
+	started := make(chan struct{}, 2)
+	var canceledBatches atomic.Int32
+	b := groupcommit.New(groupcommit.Options{MaxLeaders: 1, Timeout: time.Minute}, func(ctx context.Context, batch []int) []groupcommit.Result[int] {
+		started <- struct{}{}
+		<-gate
+		if ctx.Err() != nil {
+			canceledBatches.Add(1)
+		}
+		out := make([]groupcommit.Result[int], len(batch))
+		for i, v := range batch {
+			out[i].Value = v
+		}
+		return out
+	})
+	leaderCtx, cancelLeader := context.WithCancel(t.Context())
+	waiterCtx, cancelWaiter := context.WithCancel(t.Context())
+	leader, waiter := make(chan error, 1), make(chan error, 1)
+	go func() {
+		_, err := b.Do(leaderCtx, 1)
+		leader <- err
+	}()
+	<-started
+	go func() {
+		_, err := b.Do(waiterCtx, 2)
+		waiter <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // the waiter queues behind the leader's batch
+	cancelWaiter()
+	require.ErrorIs(t, <-waiter, context.Canceled)
+	cancelLeader()
+	close(gate)
+	// The leader was running its own batch when its context ended: it
+	// returns the write's result or its context's error, either way after
+	// the batch ran uncanceled.
+	if err := <-leader; err != nil {
+		require.ErrorIs(t, err, context.Canceled)
+	}
+	<-started // the waiter's write still ran, in the next batch
+	require.Zero(t, canceledBatches.Load())
+}
+
+func TestPanickingBatchFailsItsWrites(t *testing.T) {
+	b := groupcommit.New(groupcommit.Options{}, func(context.Context, []int) []groupcommit.Result[int] {
+		panic("boom")
+	})
+	_, err := b.Do(t.Context(), 1)
+	require.ErrorContains(t, err, "batch panicked: boom")
+	// The leader slot was released: the next write still runs.
+	_, err = b.Do(t.Context(), 2)
+	require.ErrorContains(t, err, "boom")
+}
+
+func TestShortResultFailsTheRest(t *testing.T) {
+	gate := make(chan struct{})
+	first := make(chan struct{})
+	var calls atomic.Int32
+	b := groupcommit.New(groupcommit.Options{MaxBatch: 8}, func(_ context.Context, batch []int) []groupcommit.Result[int] {
+		if calls.Add(1) == 1 {
+			close(first)
+			<-gate
+		}
+		return make([]groupcommit.Result[int], 1)
+	})
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	wg.Go(func() { _, errs[0] = b.Do(t.Context(), 0) })
+	<-first
+	wg.Go(func() { _, errs[1] = b.Do(t.Context(), 1) })
+	wg.Go(func() { _, errs[2] = b.Do(t.Context(), 2) })
+	time.Sleep(20 * time.Millisecond)
+	close(gate)
+	wg.Wait()
+	require.NoError(t, errs[0])
+	// The second batch held both others; its first got the one result.
+	if errs[1] != nil {
+		errs[1], errs[2] = errs[2], errs[1]
+	}
+	require.NoError(t, errs[1])
+	require.ErrorContains(t, errs[2], "no result")
+}

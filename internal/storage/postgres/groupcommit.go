@@ -1,0 +1,76 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ossa-platform/ossa/internal/groupcommit"
+)
+
+// statement is one write of a group commit: a statement returning one
+// integer (the rows it changed), and the key of the row it locks.
+type statement struct {
+	key  string
+	sql  string
+	args []any
+}
+
+// errRunAlone tells a write that its batch failed as a whole (one statement
+// failed, or the commit did), so nothing of it was kept: it is to run again
+// on its own, which gives it its own outcome.
+var errRunAlone = errors.New("the shared transaction failed; run the write alone")
+
+// Group commit bounds: a batch is one pipeline on one connection, so a few
+// at once keep the server's cores busy without taking the pool.
+const (
+	groupMaxBatch   = 64
+	groupMaxLeaders = 4
+	groupTimeout    = 30 * time.Second
+)
+
+func newTaskWrites(pool *pgxpool.Pool) *groupcommit.Batcher[statement, int] {
+	return groupcommit.New(groupcommit.Options{
+		MaxBatch: groupMaxBatch, MaxLeaders: groupMaxLeaders, Timeout: groupTimeout,
+	}, func(ctx context.Context, batch []statement) []groupcommit.Result[int] {
+		return runStatements(ctx, pool, batch)
+	})
+}
+
+// runStatements runs the batch in one transaction, sent as one pipeline:
+// BEGIN, the statements, COMMIT. A batch of one runs as it is.
+func runStatements(ctx context.Context, pool *pgxpool.Pool, batch []statement) []groupcommit.Result[int] {
+	results := make([]groupcommit.Result[int], len(batch))
+	// Rows are locked in key order, so that two batches writing the same
+	// rows cannot deadlock.
+	order := make([]int, len(batch))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(batch[a].key, batch[b].key) })
+	sorted := make([]statement, len(batch))
+	for i, j := range order {
+		sorted[i] = batch[j]
+	}
+	tx := &pgTx{pool: pool}
+	ptx, err := tx.begin(ctx)
+	if err == nil {
+		err = ptx.commitWith(ctx, sorted, func(i int, row pgx.Row) error {
+			return row.Scan(&results[order[i]].Value)
+		})
+	}
+	if err != nil {
+		if len(batch) > 1 {
+			err = errRunAlone
+		}
+		for i := range results {
+			results[i] = groupcommit.Result[int]{Err: err}
+		}
+	}
+	return results
+}
