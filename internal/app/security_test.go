@@ -219,6 +219,32 @@ func TestAgentKeyActsForItsAgentOnly(t *testing.T) {
 	require.ElementsMatch(t, []int{201, 403, 201}, statuses)
 }
 
+// The task actions share one route whose permission agents hold (to report
+// on their claimed tasks); cancelling and answering a task need tasks:write
+// on top, checked by the handler.
+func TestTaskActionsNeedWriteToCancelOrContinue(t *testing.T) {
+	base := run(t, newApp(t, testConfig(t)))
+	for _, role := range []string{"agent", "viewer"} {
+		key := createKey(t, base, role, map[string]string{"agent": "echo"}[role])
+		for _, action := range []struct{ path, body string }{
+			{"/api/v1/tasks/some-task:cancel", ""},
+			{"/api/v1/tasks/some-task:continue", `{"input": "yes"}`},
+		} {
+			var body []byte
+			ct := ""
+			if action.body != "" {
+				body, ct = []byte(action.body), "application/json"
+			}
+			status, _, data := request(t, http.MethodPost, base+action.path, key, body, ct)
+			require.Equal(t, http.StatusForbidden, status, "%s %s: %s", role, action.path, data)
+		}
+	}
+	// An operator gets past the check: the task is unknown.
+	status, _, data := request(t, http.MethodPost, base+"/api/v1/tasks/some-task:continue", createKey(t, base, "operator", ""),
+		[]byte(`{"input": "yes"}`), "application/json")
+	require.Equal(t, http.StatusNotFound, status, "%s", data)
+}
+
 func urlQuery(s string) string {
 	return strings.NewReplacer(" ", "%20", "/", "%2F", "{", "%7B", "}", "%7D").Replace(s)
 }

@@ -22,7 +22,7 @@ func newTaskCmd() *cobra.Command {
 	opts := &clientOptions{}
 	cmd := &cobra.Command{
 		Use:   "task",
-		Short: "Submit, inspect, follow and cancel tasks",
+		Short: "Submit, inspect, follow, answer and cancel tasks",
 		PersistentPreRunE: func(*cobra.Command, []string) error {
 			return opts.resolve()
 		},
@@ -40,6 +40,7 @@ func newTaskCmd() *cobra.Command {
 		taskGetCmd(opts, client),
 		taskListCmd(opts, client),
 		taskCancelCmd(opts, client),
+		taskContinueCmd(opts, client, streaming),
 		taskWatchCmd(opts, streaming),
 	)
 	return cmd
@@ -170,9 +171,56 @@ func printOutcome(cmd *cobra.Command, opts *clientOptions, t *taskagent.Task) er
 	}
 	if t.State != storage.TaskCompleted {
 		fmt.Fprintf(cmd.ErrOrStderr(), "task %s %s: %s\n", t.ID, t.State, t.Message)
+		if t.State.Interrupted() {
+			fmt.Fprintf(cmd.ErrOrStderr(), "answer it with: ossa task continue %s --input JSON [--wait]\n", t.ID)
+		}
 		return exitError{code: 1}
 	}
 	return nil
+}
+
+func taskContinueCmd(opts *clientOptions, client, streaming func() *taskagent.Client) *cobra.Command {
+	var (
+		input string
+		wait  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "continue ID --input JSON [--wait]",
+		Short: "Answer a task that waits for input",
+		Long: `Answer a task that waits for its client (input-required or auth-required):
+the input becomes the task's input and the task goes back to the agent that
+asked. With --wait the command follows the task until it ends (or asks
+again), prints its output, and exits non-zero unless it completed.
+
+--input takes JSON inline, @FILE to read a file, or - to read standard input.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if input == "" {
+				return errors.New("--input is required: the answer to what the task asked for")
+			}
+			data, err := readInputArg(input, cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			task, err := client().Continue(cmd.Context(), args[0], data)
+			if err != nil {
+				return apiFailure(cmd, err)
+			}
+			if !wait {
+				return opts.print(cmd.OutOrStdout(), task, func(w io.Writer) {
+					fmt.Fprintf(w, "continued task %s (%s)\n", task.ID, task.State)
+				})
+			}
+			final, err := streaming().Watch(cmd.Context(), task.ID, progress(cmd.ErrOrStderr()))
+			if err != nil {
+				return apiFailure(cmd, err)
+			}
+			return printOutcome(cmd, opts, final)
+		},
+	}
+	cmd.Flags().StringVar(&input, "input", "", "the answer: JSON, @FILE or - for standard input")
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the task until it ends and print its output")
+	return cmd
 }
 
 func taskGetCmd(opts *clientOptions, client func() *taskagent.Client) *cobra.Command {

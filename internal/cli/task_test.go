@@ -85,3 +85,47 @@ func TestTaskCommands(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "not valid JSON")
 }
+
+// A task that asks for input stops `submit --wait` with a hint, and
+// `task continue` answers it.
+func TestTaskContinueCommand(t *testing.T) {
+	isolate(t)
+	base := platform(t)
+	admin := []string{"--server", base, "--api-key", cliAdminKey}
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req dispatch.TaskRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		if !strings.Contains(string(req.Input), "yes") {
+			httpx.WriteJSON(w, http.StatusOK, dispatch.TaskResponse{State: dispatch.StateInputRequired, Message: "confirm with yes"})
+			return
+		}
+		httpx.WriteJSON(w, http.StatusOK, dispatch.TaskResponse{State: dispatch.StateCompleted, Output: json.RawMessage(`"done"`)})
+	}))
+	t.Cleanup(agent.Close)
+	manifest := filepath.Join(t.TempDir(), "agent.yml")
+	require.NoError(t, os.WriteFile(manifest, []byte(echoAgentManifest), 0o600))
+	code, out, stderr := ossa(t, append([]string{"agent", "register", "-f", manifest, "--endpoint", agent.URL, "-o", "json"}, admin...)...)
+	require.Equal(t, 0, code, stderr)
+	var reg struct{ Agent struct{ ID string } }
+	require.NoError(t, json.Unmarshal([]byte(out), &reg))
+	code, _, stderr = ossa(t, append([]string{"agent", "heartbeat", reg.Agent.ID}, admin...)...)
+	require.Equal(t, 0, code, stderr)
+
+	code, _, stderr = ossa(t, append([]string{"task", "submit", "--capability", "summarization", "--input", `{"env": "prod"}`, "--wait"}, admin...)...)
+	require.Equal(t, 1, code, "a task waiting for input is not completed")
+	require.Contains(t, stderr, "input-required: confirm with yes")
+	require.Contains(t, stderr, "answer it with: ossa task continue ")
+	id := strings.Fields(strings.SplitN(stderr, "submitted task ", 2)[1])[0]
+
+	code, _, stderr = ossa(t, append([]string{"task", "continue", id}, admin...)...)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "--input is required")
+
+	code, out, stderr = ossa(t, append([]string{"task", "continue", id, "--input", `"yes"`, "--wait"}, admin...)...)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, `"done"`, strings.TrimSpace(out))
+
+	code, _, stderr = ossa(t, append([]string{"task", "continue", id, "--input", `"yes"`}, admin...)...)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "409", "a finished task waits for nothing")
+}

@@ -107,6 +107,16 @@ func (c *Client) Cancel(ctx context.Context, id string) (*Task, error) {
 	return &out, nil
 }
 
+// Continue answers a task that waits for its client (input-required or
+// auth-required) with new input: the task goes back to the agent that asked.
+func (c *Client) Continue(ctx context.Context, id string, input json.RawMessage) (*Task, error) {
+	var out Task
+	if err := c.http.Do(ctx, http.MethodPost, taskPath(id)+":continue", ContinueRequest{Input: input}, &out); err != nil {
+		return nil, fmt.Errorf("continue task %s: %w", id, err)
+	}
+	return &out, nil
+}
+
 // Events streams the task's events after seq after to fn, until the stream
 // ends (after the event that makes the task terminal, or when the server
 // closes it) or fn returns an error, which Events returns. It returns the
@@ -140,8 +150,13 @@ func (c *Client) Events(ctx context.Context, id string, after int64, fn func(Eve
 	return after, err
 }
 
+// errPaused stops Watch's stream at a status event that asks the client
+// for something.
+var errPaused = errors.New("the task waits for its client")
+
 // Watch streams the task's events to fn (fn may be nil) until the task is
-// terminal, resuming after dropped connections, and returns the final task.
+// terminal or waits for its client (input-required, auth-required),
+// resuming after dropped connections, and returns the task as it then is.
 func (c *Client) Watch(ctx context.Context, id string, fn func(Event) error) (*Task, error) {
 	var after int64
 	for {
@@ -150,12 +165,26 @@ func (c *Client) Watch(ctx context.Context, id string, fn func(Event) error) (*T
 		after, err = c.Events(ctx, id, after, func(ev Event) error {
 			final = final || ev.Final
 			if fn != nil {
-				return fn(ev)
+				if err := fn(ev); err != nil {
+					return err
+				}
+			}
+			if ev.Kind == storage.TaskEventStatus && ev.State.Interrupted() {
+				return errPaused
 			}
 			return nil
 		})
 		if final {
 			return c.Get(ctx, id)
+		}
+		if errors.Is(err, errPaused) {
+			// The pause may be history the stream replayed: stop only if
+			// the task still waits.
+			t, err := c.Get(ctx, id)
+			if err != nil || t.State.Interrupted() || t.State.Terminal() {
+				return t, err
+			}
+			continue
 		}
 		if ctx.Err() != nil {
 			return nil, ctx.Err()

@@ -73,6 +73,13 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Task, error) {
 	return &v, nil
 }
 
+// ContinueRequest is the body of POST /api/v1/tasks/{id}:continue.
+type ContinueRequest struct {
+	// Input is the answer to what the task asked for, any JSON value; it
+	// becomes the task's input, handed to its agent as is.
+	Input json.RawMessage `json:"input"`
+}
+
 // Continue gives a task that waits for input (input-required or
 // auth-required) what it asked for: the task goes back to the agent that
 // asked, with input as its new input, under a new job and a fresh budget of

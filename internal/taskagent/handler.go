@@ -27,9 +27,10 @@ func (s *Service) Routes() []httpx.Route {
 			Summary: "Get a task.", Permission: auth.PermTasksRead},
 		// One pattern serves every {id}:action, since a ServeMux wildcard
 		// must fill a whole segment. Its permission is the one both kinds
-		// of caller hold; :cancel also needs tasks:write, checked inside.
+		// of caller hold; :cancel and :continue also need tasks:write,
+		// checked inside.
 		{Method: http.MethodPost, Path: "/api/v1/tasks/{idaction}", Handler: s.handleAction,
-			Summary:    "Cancel a task ({id}:cancel, needs tasks:write), or report on a claimed one ({id}:complete, {id}:fail, {id}:heartbeat).",
+			Summary:    "Cancel a task ({id}:cancel) or answer one waiting for input ({id}:continue), both needing tasks:write, or report on a claimed one ({id}:complete, {id}:fail, {id}:heartbeat).",
 			Permission: auth.PermTasksClaim},
 		{Method: http.MethodGet, Path: "/api/v1/tasks/{id}/events", Handler: s.handleEvents,
 			Summary: "Stream a task's status and artifact events (Server-Sent Events, resumable).", Permission: auth.PermTasksRead},
@@ -135,6 +136,22 @@ func (s *Service) handleAction(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		httpx.WriteJSON(w, http.StatusOK, t)
+	case "continue":
+		if p, ok := auth.FromContext(ctx); ok && !p.Role.Can(auth.PermTasksWrite) {
+			return httpx.Errorf(http.StatusForbidden, "role %q may not continue tasks (needs %s)", p.Role, auth.PermTasksWrite)
+		}
+		var req ContinueRequest
+		if err := httpx.DecodeJSON(r, &req); err != nil {
+			return err
+		}
+		if len(req.Input) == 0 || string(req.Input) == "null" {
+			return httpx.Errorf(http.StatusUnprocessableEntity, "input: required; it is what the task asked for, handed to its agent as the new input")
+		}
+		t, err := s.Continue(ctx, id, req.Input)
+		if err != nil {
+			return err
+		}
+		httpx.WriteJSON(w, http.StatusOK, t)
 	case "complete":
 		var req CompleteRequest
 		if err := httpx.DecodeJSON(r, &req); err != nil {
@@ -166,7 +183,7 @@ func (s *Service) handleAction(w http.ResponseWriter, r *http.Request) error {
 		}
 		httpx.WriteJSON(w, http.StatusOK, lease)
 	default:
-		return httpx.Errorf(http.StatusNotFound, "unknown task action %q; actions are cancel, complete, fail and heartbeat", action)
+		return httpx.Errorf(http.StatusNotFound, "unknown task action %q; actions are cancel, continue, complete, fail and heartbeat", action)
 	}
 	return nil
 }

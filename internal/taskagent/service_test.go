@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -312,6 +313,61 @@ func TestCancelReachesTheAgent(t *testing.T) {
 
 // A queued task waits for a capable agent when asked to, and fails with a
 // clear message when none comes in time.
+// A task whose agent asks for input waits for it; the client answers over
+// REST and the task goes back to the same agent with the answer.
+func TestContinueOverREST(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var inputs []string
+	var mu sync.Mutex
+	agent := newFakeAgent(t, func(w http.ResponseWriter, _ *http.Request, req dispatch.TaskRequest) {
+		mu.Lock()
+		inputs = append(inputs, string(req.Input))
+		mu.Unlock()
+		if !strings.Contains(string(req.Input), "yes") {
+			_ = json.NewEncoder(w).Encode(dispatch.TaskResponse{State: dispatch.StateInputRequired, Message: "confirm with yes"})
+			return
+		}
+		completed(w, json.RawMessage(`"deployed"`))
+	})
+	e.addAgent(agentSpec{name: "careful", capabilities: []string{"deploy"}, endpoint: agent.srv.URL})
+	// A second capable agent: the continuation must still go to the one
+	// that asked.
+	other := newFakeAgent(t, nil)
+	e.addAgent(agentSpec{name: "other", capabilities: []string{"deploy"}, endpoint: other.srv.URL})
+	ctx := context.Background()
+
+	task, err := e.client.Submit(ctx, SubmitRequest{Agent: "careful", Input: json.RawMessage(`{"env": "prod"}`)}, "")
+	require.NoError(t, err)
+	paused, err := e.client.Watch(ctx, task.ID, nil)
+	require.NoError(t, err, "Watch returns at the pause")
+	require.Equal(t, storage.TaskInputRequired, paused.State)
+	require.Equal(t, "confirm with yes", paused.Message)
+
+	_, err = e.client.Continue(ctx, task.ID, nil)
+	require.Equal(t, http.StatusUnprocessableEntity, httpx.StatusCode(err), "an answer needs input: %v", err)
+	require.ErrorContains(t, err, "input: required", "%v", err)
+
+	// Unpinned now, the task still goes back to the agent that asked.
+	continued, err := e.client.Continue(ctx, task.ID, json.RawMessage(`{"answer": "yes"}`))
+	require.NoError(t, err)
+	require.Equal(t, storage.TaskSubmitted, continued.State)
+	final, err := e.client.Watch(ctx, task.ID, nil)
+	require.NoError(t, err, "Watch passes the earlier pause it replays and follows the task to its end")
+	require.Equal(t, storage.TaskCompleted, final.State)
+	require.JSONEq(t, `"deployed"`, string(final.Output))
+	require.Equal(t, "careful", final.AssignedAgent.Name)
+	mu.Lock()
+	require.Equal(t, []string{`{"env":"prod"}`, `{"answer":"yes"}`}, inputs, "each attempt got the input of its time")
+	mu.Unlock()
+	require.Zero(t, other.callCount(), "the other agent never got the task")
+
+	_, err = e.client.Continue(ctx, task.ID, json.RawMessage(`"yes"`))
+	require.Equal(t, http.StatusConflict, httpx.StatusCode(err), "a finished task waits for nothing")
+	_, err = e.client.Continue(ctx, "no-such-task", json.RawMessage(`"yes"`))
+	require.Equal(t, http.StatusNotFound, httpx.StatusCode(err))
+}
+
 func TestWaitForAgent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
