@@ -98,6 +98,13 @@ func (b *Batcher[T, R]) Do(ctx context.Context, item T) (R, error) {
 	}
 }
 
+// Waiting returns how many writes wait for a batch to take them.
+func (b *Batcher[T, R]) Waiting() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.pending)
+}
+
 // lead runs batches until own is done (or, with own nil, until nothing
 // waits), holding one leader slot, which it releases or hands on.
 func (b *Batcher[T, R]) lead(ctx context.Context, own *call[T, R]) {

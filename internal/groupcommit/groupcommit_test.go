@@ -89,7 +89,7 @@ func TestWaitingCallersShareBatches(t *testing.T) {
 		})
 	}
 	// Let every caller queue behind the first batch, then open the gate.
-	time.Sleep(50 * time.Millisecond)
+	require.Eventually(t, func() bool { return b.Waiting() == callers-1 }, 5*time.Second, time.Millisecond)
 	close(d.gate)
 	wg.Wait()
 	for i, v := range results {
@@ -171,7 +171,8 @@ func TestCancellationDoesNotReachBatches(t *testing.T) {
 		_, err := b.Do(waiterCtx, 2)
 		waiter <- err
 	}()
-	time.Sleep(20 * time.Millisecond) // the waiter queues behind the leader's batch
+	// The waiter queues behind the leader's batch.
+	require.Eventually(t, func() bool { return b.Waiting() == 1 }, 5*time.Second, time.Millisecond)
 	cancelWaiter()
 	require.ErrorIs(t, <-waiter, context.Canceled)
 	cancelLeader()
@@ -214,7 +215,7 @@ func TestShortResultFailsTheRest(t *testing.T) {
 	<-first
 	wg.Go(func() { _, errs[1] = b.Do(t.Context(), 1) })
 	wg.Go(func() { _, errs[2] = b.Do(t.Context(), 2) })
-	time.Sleep(20 * time.Millisecond)
+	require.Eventually(t, func() bool { return b.Waiting() == 2 }, 5*time.Second, time.Millisecond)
 	close(gate)
 	wg.Wait()
 	require.NoError(t, errs[0])

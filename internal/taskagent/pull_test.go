@@ -68,46 +68,59 @@ func TestPullModeClaimAndComplete(t *testing.T) {
 // again; a retryable failure does the same; a final one fails the task.
 func TestPullModeFailures(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, withConfig(func(c *Config) { c.Lease = 100 * time.Millisecond }))
-	agent := e.addAgent(agentSpec{name: "puller", capabilities: []string{"ocr"}})
 	ctx := context.Background()
-	claim := func() *Task {
+	claim := func(e *testEnv, agentID string) *Task {
 		t.Helper()
-		task, err := e.client.Claim(ctx, ClaimRequest{AgentID: agent.ID, Wait: "10s"})
+		task, err := e.client.Claim(ctx, ClaimRequest{AgentID: agentID, Wait: "10s"})
 		require.NoError(t, err)
 		require.NotNil(t, task)
 		return task
 	}
-
-	task := e.submit(SubmitRequest{Capability: "ocr", MaxAttempts: 4})
-	first := claim()
-	require.Equal(t, 1, first.Attempts)
-	// No heartbeat: the lease lapses and the task comes back.
-	second := claim()
-	require.Equal(t, task.ID, second.ID)
-	require.Equal(t, 2, second.Attempts)
-	_, err := e.client.Complete(ctx, task.ID, CompleteRequest{AgentID: "someone-else"})
-	require.Equal(t, http.StatusConflict, httpx.StatusCode(err), "only the lease holder completes")
-
-	_, err = e.client.Fail(ctx, task.ID, FailRequest{AgentID: agent.ID, Message: "scanner jammed", Retryable: true})
-	require.NoError(t, err)
-	third := claim()
-	require.Equal(t, 3, third.Attempts)
-
-	_, err = e.client.Fail(ctx, task.ID, FailRequest{Message: ""})
-	require.Equal(t, http.StatusUnprocessableEntity, httpx.StatusCode(err))
-	failed, err := e.client.Fail(ctx, task.ID, FailRequest{AgentID: agent.ID, Message: "page is blank"})
-	require.NoError(t, err)
-	require.Equal(t, storage.TaskFailed, failed.State)
-	require.Contains(t, failed.Message, "page is blank")
-
-	var messages []string
-	for _, ev := range e.events(task.ID) {
-		messages = append(messages, ev.Message)
+	messages := func(e *testEnv, id string) []string {
+		var out []string
+		for _, ev := range e.events(id) {
+			out = append(out, ev.Message)
+		}
+		return out
 	}
-	require.Contains(t, messages, "attempt 1 of 4 failed: pull-mode agent puller's lease expired at "+
-		first.LeaseExpiresAt.UTC().Format(time.RFC3339)+" without a heartbeat; retrying")
-	require.Contains(t, messages, "attempt 2 of 4 failed: pull-mode agent puller reported a failure: scanner jammed; retrying")
+
+	t.Run("lease lapses", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, withConfig(func(c *Config) { c.Lease = 100 * time.Millisecond }))
+		agent := e.addAgent(agentSpec{name: "puller", capabilities: []string{"ocr"}})
+		task := e.submit(SubmitRequest{Capability: "ocr", MaxAttempts: 4})
+		first := claim(e, agent.ID)
+		require.Equal(t, 1, first.Attempts)
+		// No heartbeat: the lease lapses and the task comes back.
+		second := claim(e, agent.ID)
+		require.Equal(t, task.ID, second.ID)
+		require.Equal(t, 2, second.Attempts)
+		_, err := e.client.Complete(ctx, task.ID, CompleteRequest{AgentID: "someone-else"})
+		require.Equal(t, http.StatusConflict, httpx.StatusCode(err), "only the lease holder completes")
+		require.Contains(t, messages(e, task.ID), "attempt 1 of 4 failed: pull-mode agent puller's lease expired at "+
+			first.LeaseExpiresAt.UTC().Format(time.RFC3339)+" without a heartbeat; retrying")
+	})
+
+	// With the default lease, so that a slow machine does not let it lapse
+	// between the claim and the report.
+	t.Run("reported failures", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		agent := e.addAgent(agentSpec{name: "puller", capabilities: []string{"ocr"}})
+		task := e.submit(SubmitRequest{Capability: "ocr", MaxAttempts: 4})
+		require.Equal(t, 1, claim(e, agent.ID).Attempts)
+		_, err := e.client.Fail(ctx, task.ID, FailRequest{AgentID: agent.ID, Message: "scanner jammed", Retryable: true})
+		require.NoError(t, err)
+		require.Equal(t, 2, claim(e, agent.ID).Attempts, "a retryable failure offers the task again")
+
+		_, err = e.client.Fail(ctx, task.ID, FailRequest{Message: ""})
+		require.Equal(t, http.StatusUnprocessableEntity, httpx.StatusCode(err))
+		failed, err := e.client.Fail(ctx, task.ID, FailRequest{AgentID: agent.ID, Message: "page is blank"})
+		require.NoError(t, err)
+		require.Equal(t, storage.TaskFailed, failed.State)
+		require.Contains(t, failed.Message, "page is blank")
+		require.Contains(t, messages(e, task.ID), "attempt 1 of 4 failed: pull-mode agent puller reported a failure: scanner jammed; retrying")
+	})
 }
 
 // A canceled pull-mode task tells its agent to stop at the next heartbeat.
