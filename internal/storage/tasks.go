@@ -3,7 +3,10 @@ package storage
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // TaskState is where a task is in its lifecycle; the values and their
@@ -242,6 +245,34 @@ type TaskStore interface {
 	// RunningCounts returns how many tasks run on each of the agents; agents
 	// with none are absent from the map.
 	RunningCounts(ctx context.Context, agentIDs []string) (map[string]int, error)
+}
+
+// NewTasks returns copies of ts as Create is to store them: the ID a UUIDv7
+// when empty, the state submitted when empty, CreatedAt and UpdatedAt now,
+// EventSeq 1 (the first event), FinishedAt now for a terminal state. Drivers
+// call it first in Create, so that ts stay unchanged until it succeeds.
+func NewTasks(ts []*Task) ([]*Task, error) {
+	at := storedTime(time.Now())
+	cs := make([]*Task, len(ts))
+	for i, t := range ts {
+		c := *t
+		if c.ID == "" {
+			u, err := uuid.NewV7()
+			if err != nil {
+				return nil, fmt.Errorf("new task id: %w", err)
+			}
+			c.ID = u.String()
+		}
+		if c.State == "" {
+			c.State = TaskSubmitted
+		}
+		c.CreatedAt, c.UpdatedAt, c.EventSeq = at, at, 1
+		if c.State.Terminal() {
+			c.FinishedAt = at
+		}
+		cs[i] = &c
+	}
+	return cs, nil
 }
 
 // SettleModified prepares t, as a ModifyFunc left it, to be written back:

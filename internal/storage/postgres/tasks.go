@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -166,29 +165,13 @@ func (s taskStore) Create(ctx context.Context, ts []*storage.Task, hook func(con
 	if len(ts) == 0 {
 		return nil
 	}
-	at := now()
-	cs := make([]*storage.Task, len(ts))
-	for i, t := range ts {
-		c := *t
-		if c.ID == "" {
-			u, err := uuid.NewV7()
-			if err != nil {
-				return fmt.Errorf("create task: new id: %w", err)
-			}
-			c.ID = u.String()
-		}
-		if c.State == "" {
-			c.State = storage.TaskSubmitted
-		}
-		c.CreatedAt, c.UpdatedAt, c.EventSeq = at, at, 1
-		if c.State.Terminal() {
-			c.FinishedAt = at
-		}
-		cs[i] = &c
+	cs, err := storage.NewTasks(ts)
+	if err != nil {
+		return fmt.Errorf("create task: %w", err)
 	}
 	tx := &pgTx{pool: s.pool}
 	got := make([]*storage.Task, len(cs))
-	err := func() error {
+	err = func() error {
 		if hook != nil {
 			if err := hook(ctx, tx, cs); err != nil {
 				return err

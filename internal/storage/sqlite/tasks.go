@@ -9,8 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/ossa-platform/ossa/internal/storage"
 )
 
@@ -77,31 +75,15 @@ func (s taskStore) Create(ctx context.Context, ts []*storage.Task, hook func(con
 	if len(ts) == 0 {
 		return nil
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
-	cs := make([]*storage.Task, len(ts))
-	for i, t := range ts {
-		c := *t
-		if c.ID == "" {
-			u, err := uuid.NewV7()
-			if err != nil {
-				return fmt.Errorf("create task: new id: %w", err)
-			}
-			c.ID = u.String()
-		}
-		if c.State == "" {
-			c.State = storage.TaskSubmitted
-		}
-		c.CreatedAt, c.UpdatedAt, c.EventSeq = now, now, 1
-		if c.State.Terminal() {
-			c.FinishedAt = now
-		}
-		cs[i] = &c
+	cs, err := storage.NewTasks(ts)
+	if err != nil {
+		return fmt.Errorf("create task: %w", err)
 	}
 	if err := s.stmts.ensure(ctx, s.write, writeStatements...); err != nil {
 		return fmt.Errorf("create task: %w", err)
 	}
 	got := make([]*storage.Task, len(cs))
-	err := inTx(ctx, s.write, func(tx *sql.Tx) error {
+	err = inTx(ctx, s.write, func(tx *sql.Tx) error {
 		if hook != nil {
 			if err := hook(ctx, sqliteTx{tx}, cs); err != nil {
 				return err
@@ -120,7 +102,7 @@ func (s taskStore) Create(ctx context.Context, ts []*storage.Task, hook func(con
 				return err
 			}
 			if err := s.insertEvents(ctx, tx, c.ID, []storage.TaskEvent{{
-				Seq: 1, Kind: storage.TaskEventStatus, State: c.State, Message: c.Message, CreatedAt: now,
+				Seq: 1, Kind: storage.TaskEventStatus, State: c.State, Message: c.Message, CreatedAt: c.CreatedAt,
 			}}); err != nil {
 				return err
 			}
