@@ -3,8 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,40 +41,23 @@ func (s auditStore) Append(ctx context.Context, e *storage.AuditEvent) error {
 
 // List implements storage.AuditStore.
 func (s auditStore) List(ctx context.Context, f storage.AuditFilter) (storage.AuditPage, error) {
-	var (
-		where []string
-		args  []any
-	)
-	param := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if f.Cursor != "" {
-		before, err := storage.DecodeCursor(f.Cursor)
-		if err != nil {
-			return storage.AuditPage{}, fmt.Errorf("list audit events: %w", err)
-		}
-		where = append(where, "id < "+param(before))
+	var q pageQuery
+	if err := q.cursor(f.Cursor, "<"); err != nil {
+		return storage.AuditPage{}, fmt.Errorf("list audit events: %w", err)
 	}
 	for _, eq := range [][2]string{{"actor", f.Actor}, {"action", f.Action}, {"target", f.Target}} {
 		if eq[1] != "" {
-			where = append(where, eq[0]+" = "+param(eq[1]))
+			q.cond(eq[0] + " = " + q.param(eq[1]))
 		}
 	}
 	if !f.Since.IsZero() {
-		where = append(where, "at >= "+param(encodeTime(f.Since)))
+		q.cond("at >= " + q.param(encodeTime(f.Since)))
 	}
 	if !f.Until.IsZero() {
-		where = append(where, "at < "+param(encodeTime(f.Until)))
+		q.cond("at < " + q.param(encodeTime(f.Until)))
 	}
 	limit := storage.PageLimit(f.Limit)
-	q := `SELECT ` + auditColumns + ` FROM audit_events`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	q += ` ORDER BY id DESC LIMIT ` + param(limit+1)
-
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := s.pool.Query(ctx, q.sql(`SELECT `+auditColumns+` FROM audit_events`, "DESC", limit), q.args...)
 	if err != nil {
 		return storage.AuditPage{}, fmt.Errorf("list audit events: %w", err)
 	}

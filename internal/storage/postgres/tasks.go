@@ -234,43 +234,26 @@ func (s taskStore) GetByIdempotencyKey(ctx context.Context, key string) (*storag
 
 // List implements storage.TaskStore.
 func (s taskStore) List(ctx context.Context, f storage.TaskFilter) (storage.TaskPage, error) {
-	var (
-		where []string
-		args  []any
-	)
-	param := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if f.Cursor != "" {
-		before, err := storage.DecodeCursor(f.Cursor)
-		if err != nil {
-			return storage.TaskPage{}, fmt.Errorf("list tasks: %w", err)
-		}
-		where = append(where, "id < "+param(before))
+	var q pageQuery
+	if err := q.cursor(f.Cursor, "<"); err != nil {
+		return storage.TaskPage{}, fmt.Errorf("list tasks: %w", err)
 	}
 	if len(f.States) > 0 {
 		states := make([]string, len(f.States))
 		for i, st := range f.States {
 			states[i] = string(st)
 		}
-		where = append(where, "state = ANY("+param(states)+")")
+		q.cond("state = ANY(" + q.param(states) + ")")
 	}
 	if f.Capability != "" {
-		where = append(where, "capability = "+param(f.Capability))
+		q.cond("capability = " + q.param(f.Capability))
 	}
 	if f.Agent != "" {
-		p := param(f.Agent)
-		where = append(where, "(agent_id = "+p+" OR agent_name = "+p+")")
+		p := q.param(f.Agent)
+		q.cond("(agent_id = " + p + " OR agent_name = " + p + ")")
 	}
 	limit := storage.PageLimit(f.Limit)
-	q := `SELECT ` + taskColumns + ` FROM tasks`
-	if len(where) > 0 {
-		q += ` WHERE ` + strings.Join(where, " AND ")
-	}
-	// One row more than the page tells whether another page follows.
-	q += ` ORDER BY id DESC LIMIT ` + param(limit+1)
-	rows, err := s.pool.Query(ctx, q, args...)
+	rows, err := s.pool.Query(ctx, q.sql(`SELECT `+taskColumns+` FROM tasks`, "DESC", limit), q.args...)
 	if err != nil {
 		return storage.TaskPage{}, fmt.Errorf("list tasks: %w", err)
 	}
