@@ -4,6 +4,11 @@
 // round trip and one commit, and at low load a write runs at once, alone, on
 // its caller's goroutine.
 //
+// A batch that fails as a whole keeps nothing of its writes; each of them
+// then runs again alone, on its caller's goroutine, so that every caller
+// gets its own outcome (the one write that broke the batch gets its error,
+// the others succeed).
+//
 // No goroutine runs while nothing waits. The first caller to find a free
 // leader slot leads: it runs batches of what is waiting until its own write
 // is done, then hands the slot to a new goroutine if more writes wait, so
@@ -26,10 +31,11 @@ type Result[R any] struct {
 	Err   error
 }
 
-// RunFunc runs a batch of writes and returns one Result per write, in order.
-// An error that concerns the whole batch (the commit failed) goes in every
-// write's Result.
-type RunFunc[T, R any] func(ctx context.Context, batch []T) []Result[R]
+// RunFunc runs a batch of writes in one transaction and returns one Result
+// per write, in order; or, when the batch failed as a whole and kept none of
+// its writes, an error. A batch of one then fails with that error; the writes
+// of a larger batch each run again alone.
+type RunFunc[T, R any] func(ctx context.Context, batch []T) ([]Result[R], error)
 
 // Options bound a Batcher.
 type Options struct {
@@ -57,7 +63,10 @@ type Batcher[T, R any] struct {
 type call[T, R any] struct {
 	item T
 	res  Result[R]
-	done chan struct{}
+	// alone is set when the write's batch failed as a whole: its caller
+	// runs it again on its own.
+	alone bool
+	done  chan struct{}
 }
 
 // New returns a Batcher that runs batches with run.
@@ -86,16 +95,33 @@ func (b *Batcher[T, R]) Do(ctx context.Context, item T) (R, error) {
 	}
 	select {
 	case <-c.done:
-		return c.res.Value, c.res.Err
 	default:
+		select {
+		case <-c.done:
+		case <-ctx.Done():
+			var zero R
+			return zero, ctx.Err()
+		}
 	}
-	select {
-	case <-c.done:
-		return c.res.Value, c.res.Err
-	case <-ctx.Done():
-		var zero R
-		return zero, ctx.Err()
+	if c.alone {
+		return b.runAlone(ctx, item)
 	}
+	return c.res.Value, c.res.Err
+}
+
+// runAlone runs one write as a batch of its own.
+func (b *Batcher[T, R]) runAlone(ctx context.Context, item T) (R, error) {
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
+	var zero R
+	results, err := b.run(ctx, []T{item})
+	switch {
+	case err != nil:
+		return zero, err
+	case len(results) == 0:
+		return zero, errMissingResult
+	}
+	return results[0].Value, results[0].Err
 }
 
 // Waiting returns how many writes wait for a batch to take them.
@@ -147,16 +173,12 @@ func (b *Batcher[T, R]) take() []*call[T, R] {
 }
 
 func (b *Batcher[T, R]) runBatch(ctx context.Context, batch []*call[T, R]) {
-	if b.opts.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, b.opts.Timeout)
-		defer cancel()
-	}
+	ctx, cancel := b.bound(ctx)
+	defer cancel()
 	items := make([]T, len(batch))
 	for i, c := range batch {
 		items[i] = c.item
 	}
-	var results []Result[R]
 	defer func() {
 		// A panicking batch fails its writes instead of leaving their
 		// callers waiting forever.
@@ -168,13 +190,26 @@ func (b *Batcher[T, R]) runBatch(ctx context.Context, batch []*call[T, R]) {
 			}
 		}
 	}()
-	results = b.run(ctx, items)
+	results, err := b.run(ctx, items)
 	for i, c := range batch {
-		if i < len(results) {
+		switch {
+		case err != nil && len(batch) > 1:
+			c.alone = true
+		case err != nil:
+			c.res.Err = err
+		case i < len(results):
 			c.res = results[i]
-		} else {
+		default:
 			c.res.Err = errMissingResult
 		}
 		close(c.done)
 	}
+}
+
+// bound applies Options.Timeout to ctx.
+func (b *Batcher[T, R]) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if b.opts.Timeout > 0 {
+		return context.WithTimeout(ctx, b.opts.Timeout)
+	}
+	return ctx, func() {}
 }

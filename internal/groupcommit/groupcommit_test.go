@@ -28,7 +28,7 @@ type double struct {
 	gate    chan struct{} // when not nil, every batch waits for it
 }
 
-func (d *double) run(_ context.Context, batch []int) []groupcommit.Result[int] {
+func (d *double) run(_ context.Context, batch []int) ([]groupcommit.Result[int], error) {
 	n := d.running.Add(1)
 	defer d.running.Add(-1)
 	for {
@@ -51,7 +51,7 @@ func (d *double) run(_ context.Context, batch []int) []groupcommit.Result[int] {
 		}
 		out[i].Value = 2 * v
 	}
-	return out
+	return out, nil
 }
 
 func TestAloneRunsAtOnce(t *testing.T) {
@@ -101,7 +101,7 @@ func TestWaitingCallersShareBatches(t *testing.T) {
 
 func TestLeadersBoundConcurrentBatches(t *testing.T) {
 	d := &double{}
-	b := groupcommit.New(groupcommit.Options{MaxBatch: 4, MaxLeaders: 3}, func(ctx context.Context, batch []int) []groupcommit.Result[int] {
+	b := groupcommit.New(groupcommit.Options{MaxBatch: 4, MaxLeaders: 3}, func(ctx context.Context, batch []int) ([]groupcommit.Result[int], error) {
 		time.Sleep(time.Millisecond)
 		return d.run(ctx, batch)
 	})
@@ -147,7 +147,7 @@ func TestCancellationDoesNotReachBatches(t *testing.T) {
 	gate := make(chan struct{})
 	started := make(chan struct{}, 2)
 	var canceledBatches atomic.Int32
-	b := groupcommit.New(groupcommit.Options{MaxLeaders: 1, Timeout: time.Minute}, func(ctx context.Context, batch []int) []groupcommit.Result[int] {
+	b := groupcommit.New(groupcommit.Options{MaxLeaders: 1, Timeout: time.Minute}, func(ctx context.Context, batch []int) ([]groupcommit.Result[int], error) {
 		started <- struct{}{}
 		<-gate
 		if ctx.Err() != nil {
@@ -157,7 +157,7 @@ func TestCancellationDoesNotReachBatches(t *testing.T) {
 		for i, v := range batch {
 			out[i].Value = v
 		}
-		return out
+		return out, nil
 	})
 	leaderCtx, cancelLeader := context.WithCancel(t.Context())
 	waiterCtx, cancelWaiter := context.WithCancel(t.Context())
@@ -187,8 +187,52 @@ func TestCancellationDoesNotReachBatches(t *testing.T) {
 	require.Zero(t, canceledBatches.Load())
 }
 
+// A batch that fails as a whole sends each of its writes to run again
+// alone: the one that broke it gets its error, the others their results.
+func TestFailedBatchRunsEachWriteAlone(t *testing.T) {
+	gate := make(chan struct{})
+	var (
+		mu    sync.Mutex
+		sizes []int
+	)
+	b := groupcommit.New(groupcommit.Options{MaxBatch: 8}, func(_ context.Context, batch []int) ([]groupcommit.Result[int], error) {
+		mu.Lock()
+		sizes = append(sizes, len(batch))
+		first := len(sizes) == 1
+		mu.Unlock()
+		if first {
+			<-gate
+		}
+		out := make([]groupcommit.Result[int], len(batch))
+		for i, v := range batch {
+			if v < 0 {
+				return nil, errors.New("negative breaks the batch")
+			}
+			out[i].Value = 2 * v
+		}
+		return out, nil
+	})
+	var wg sync.WaitGroup
+	results, errs := make([]int, 4), make([]error, 4)
+	wg.Go(func() { results[0], errs[0] = b.Do(t.Context(), 0) })
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(sizes) == 1 }, 5*time.Second, time.Millisecond)
+	for i, v := range []int{1, -1, 3} {
+		wg.Go(func() { results[i+1], errs[i+1] = b.Do(t.Context(), v) })
+	}
+	require.Eventually(t, func() bool { return b.Waiting() == 3 }, 5*time.Second, time.Millisecond)
+	close(gate)
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.Equal(t, 2, results[1])
+	require.EqualError(t, errs[2], "negative breaks the batch", "the write that broke the batch gets its own error")
+	require.NoError(t, errs[3])
+	require.Equal(t, 6, results[3])
+	require.Equal(t, []int{1, 3, 1, 1, 1}, sizes, "the failed batch of three ran again as three batches of one")
+}
+
 func TestPanickingBatchFailsItsWrites(t *testing.T) {
-	b := groupcommit.New(groupcommit.Options{}, func(context.Context, []int) []groupcommit.Result[int] {
+	b := groupcommit.New(groupcommit.Options{}, func(context.Context, []int) ([]groupcommit.Result[int], error) {
 		panic("boom")
 	})
 	_, err := b.Do(t.Context(), 1)
@@ -202,12 +246,12 @@ func TestShortResultFailsTheRest(t *testing.T) {
 	gate := make(chan struct{})
 	first := make(chan struct{})
 	var calls atomic.Int32
-	b := groupcommit.New(groupcommit.Options{MaxBatch: 8}, func(_ context.Context, batch []int) []groupcommit.Result[int] {
+	b := groupcommit.New(groupcommit.Options{MaxBatch: 8}, func(_ context.Context, batch []int) ([]groupcommit.Result[int], error) {
 		if calls.Add(1) == 1 {
 			close(first)
 			<-gate
 		}
-		return make([]groupcommit.Result[int], 1)
+		return make([]groupcommit.Result[int], 1), nil
 	})
 	var wg sync.WaitGroup
 	errs := make([]error, 3)

@@ -164,6 +164,62 @@ func mustRequest(t *testing.T, method, url, body string, headers map[string]stri
 
 // An agent answering 5xx or garbage is retried, then the task fails with
 // what the agent said.
+// Submissions that arrive together share a transaction. Several with one
+// new key race into it: the key's uniqueness fails the shared batch, and the
+// group commit then creates each task alone, so that one keyed submission
+// creates the task, the others replay it, every unkeyed one gets its own
+// task, and none fails.
+func TestConcurrentSubmissionsRacingForAKey(t *testing.T) {
+	t.Parallel()
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			t.Parallel()
+			var opts []envOption
+			if db == "postgres" {
+				opts = append(opts, onPostgres())
+			}
+			e := newEnv(t, opts...)
+			agent := newFakeAgent(t, nil)
+			e.addAgent(agentSpec{name: "summarizer", capabilities: []string{"summarization"}, endpoint: agent.srv.URL})
+			ctx := context.Background()
+			req := SubmitRequest{Capability: "summarization"}
+			const n = 40
+			ids := make([]string, n)
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					key := ""
+					if i%4 == 0 {
+						key = "shared"
+					}
+					task, err := e.client.Submit(ctx, req, key)
+					require.NoError(t, err)
+					ids[i] = task.ID
+				})
+			}
+			wg.Wait()
+			distinct := map[string]bool{}
+			for i, id := range ids {
+				if i%4 == 0 {
+					require.Equal(t, ids[0], id, "keyed submission %d got the one keyed task", i)
+				}
+				distinct[id] = true
+			}
+			require.Len(t, distinct, n-n/4+1, "every unkeyed submission got its own task")
+			var all []Task
+			for cursor := ""; ; {
+				page, err := e.client.List(ctx, ListOptions{Cursor: cursor, Limit: 500})
+				require.NoError(t, err)
+				all = append(all, page.Tasks...)
+				if cursor = page.NextCursor; cursor == "" {
+					break
+				}
+			}
+			require.Len(t, all, len(distinct), "nothing more was stored")
+		})
+	}
+}
+
 func TestAgentErrorsAreRetriedThenFail(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

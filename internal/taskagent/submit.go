@@ -205,9 +205,6 @@ func (s *Service) Submit(ctx context.Context, r SubmitRequest, idempotencyKey st
 		t.ContextID = newContextID()
 	}
 	_, err = s.creates.Do(ctx, t)
-	if errors.Is(err, errCreateAlone) {
-		err = s.createTasks(ctx, []*storage.Task{t})
-	}
 	if errors.Is(err, storage.ErrConflict) && t.IdempotencyKey != "" {
 		// Another request with the key won the race.
 		prior, rerr := s.replay(ctx, t)
@@ -223,31 +220,18 @@ func (s *Service) Submit(ctx context.Context, r SubmitRequest, idempotencyKey st
 	return view(t), true, nil
 }
 
-// errCreateAlone tells a submission that the batch it shared failed as a
-// whole (one task's idempotency key was taken, say), so that none of it was
-// stored: it is to be created on its own, which gives it its own outcome.
-var errCreateAlone = errors.New("the shared transaction failed; create the task alone")
-
-// createBatch creates the tasks submitted at once in one transaction (see
-// Service.creates).
-func (s *Service) createBatch(ctx context.Context, ts []*storage.Task) []groupcommit.Result[struct{}] {
-	err := s.createTasks(ctx, ts)
-	if err != nil && len(ts) > 1 {
-		err = errCreateAlone
-	}
-	results := make([]groupcommit.Result[struct{}], len(ts))
-	for i := range results {
-		results[i].Err = err
-	}
-	return results
-}
-
-// createTasks stores tasks with the River jobs that run them, in one
-// transaction.
-func (s *Service) createTasks(ctx context.Context, ts []*storage.Task) error {
-	return s.tasks.Create(ctx, ts, func(ctx context.Context, tx storage.TaskTx, cs []*storage.Task) error {
+// createBatch stores the tasks submitted at once, with the River jobs that
+// run them, in one transaction (see Service.creates). A taken idempotency
+// key fails the whole batch; the group commit then creates each task alone,
+// so that only its own submission sees the conflict.
+func (s *Service) createBatch(ctx context.Context, ts []*storage.Task) ([]groupcommit.Result[struct{}], error) {
+	err := s.tasks.Create(ctx, ts, func(ctx context.Context, tx storage.TaskTx, cs []*storage.Task) error {
 		return s.queue.enqueue(ctx, tx, cs)
 	})
+	if err != nil {
+		return nil, err
+	}
+	return make([]groupcommit.Result[struct{}], len(ts)), nil
 }
 
 // replay returns the task already created under t's idempotency key, nil

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -21,11 +20,6 @@ type statement struct {
 	args []any
 }
 
-// errRunAlone tells a write that its batch failed as a whole (one statement
-// failed, or the commit did), so nothing of it was kept: it is to run again
-// on its own, which gives it its own outcome.
-var errRunAlone = errors.New("the shared transaction failed; run the write alone")
-
 // Group commit bounds: a batch is one pipeline on one connection, so a few
 // at once keep the server's cores busy without taking the pool.
 const (
@@ -37,14 +31,15 @@ const (
 func newTaskWrites(pool *pgxpool.Pool) *groupcommit.Batcher[statement, int] {
 	return groupcommit.New(groupcommit.Options{
 		MaxBatch: groupMaxBatch, MaxLeaders: groupMaxLeaders, Timeout: groupTimeout,
-	}, func(ctx context.Context, batch []statement) []groupcommit.Result[int] {
+	}, func(ctx context.Context, batch []statement) ([]groupcommit.Result[int], error) {
 		return runStatements(ctx, pool, batch)
 	})
 }
 
 // runStatements runs the batch in one transaction, sent as one pipeline:
-// BEGIN, the statements, COMMIT. A batch of one runs as it is.
-func runStatements(ctx context.Context, pool *pgxpool.Pool, batch []statement) []groupcommit.Result[int] {
+// BEGIN, the statements, COMMIT; a batch of one runs as it is. It fails as a
+// whole when a statement or the commit does (see groupcommit.RunFunc).
+func runStatements(ctx context.Context, pool *pgxpool.Pool, batch []statement) ([]groupcommit.Result[int], error) {
 	results := make([]groupcommit.Result[int], len(batch))
 	// Rows are locked in key order, so that two batches writing the same
 	// rows cannot deadlock.
@@ -65,12 +60,7 @@ func runStatements(ctx context.Context, pool *pgxpool.Pool, batch []statement) [
 		})
 	}
 	if err != nil {
-		if len(batch) > 1 {
-			err = errRunAlone
-		}
-		for i := range results {
-			results[i] = groupcommit.Result[int]{Err: err}
-		}
+		return nil, err
 	}
-	return results
+	return results, nil
 }

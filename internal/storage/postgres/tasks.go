@@ -448,9 +448,6 @@ func applyModify(ctx context.Context, tx *pgTx, t *storage.Task, fn storage.Modi
 		err = tx.pool.QueryRow(ctx, q, args...).Scan(&n)
 	default:
 		n, err = tx.writes.Do(ctx, statement{key: t.ID, sql: q, args: args})
-		if errors.Is(err, errRunAlone) {
-			err = tx.pool.QueryRow(ctx, q, args...).Scan(&n)
-		}
 	}
 	if err != nil || n == 0 {
 		return nil, false, err
