@@ -52,14 +52,20 @@ func Chain(h http.Handler, mws ...Middleware) http.Handler {
 func RequestIDs() Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			id := r.Header.Get(requestIDKeyCanonical) // canonical: Get need not allocate one
-			if !validRequestID(id) {
-				id = newRequestID()
-			}
+			id := AcceptRequestID(r.Header.Get(requestIDKeyCanonical)) // canonical: Get need not allocate one
 			w.Header()[requestIDKeyCanonical] = []string{id}
 			next.ServeHTTP(w, r.WithContext(WithRequestID(r.Context(), id)))
 		})
 	}
+}
+
+// AcceptRequestID returns a caller's request ID when it looks sane, else a
+// new one.
+func AcceptRequestID(id string) string {
+	if validRequestID(id) {
+		return id
+	}
+	return newRequestID()
 }
 
 func validRequestID(id string) bool {
@@ -209,9 +215,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Observe records metrics and writes one access log line per request. The
-// route label is the matched pattern, never the raw path, so cardinality stays
-// bounded.
+// Observe records metrics and writes one access log line per request (see
+// Metrics.Record).
 func Observe(log *slog.Logger, m *Metrics) Middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -220,30 +225,58 @@ func Observe(log *slog.Logger, m *Metrics) Middleware {
 			m.inflight.Inc()
 			defer m.inflight.Dec()
 			next.ServeHTTP(rec, r)
-			elapsed := time.Since(start)
-			route := r.Pattern
-			if route == "" {
-				route = "unmatched"
-			}
-			ser := m.seriesOf(r.Method, route, rec.status)
-			ser.requests.Inc()
-			ser.duration.Observe(elapsed.Seconds())
-			level := slog.LevelInfo
-			switch {
-			case rec.status >= 500:
-				level = slog.LevelError
-			case r.URL.Path == "/livez" || r.URL.Path == "/readyz" || r.URL.Path == "/metrics":
-				level = slog.LevelDebug
-			}
-			if !log.Enabled(r.Context(), level) {
-				return
-			}
-			log.LogAttrs(r.Context(), level, "http request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
-				slog.Int("status", rec.status), slog.Int64("bytes", rec.bytes),
-				slog.Duration("duration", elapsed), slog.String("request_id", RequestID(r.Context())))
+			m.Record(r.Context(), log, Served{
+				Method: r.Method, Path: r.URL.Path, Route: r.Pattern, Status: rec.status, Bytes: rec.bytes,
+				Elapsed: time.Since(start), RequestID: RequestID(r.Context()),
+			})
 		})
 	}
+}
+
+// Served describes one answered request, for Metrics.Record.
+type Served struct {
+	Method, Path string
+	// Route is the matched pattern; empty means none matched.
+	Route     string
+	Status    int
+	Bytes     int64
+	Elapsed   time.Duration
+	RequestID string
+}
+
+// Record counts a request in the metrics and writes its access log line:
+// Observe's work, for servers that are not net/http (the gateway's edge).
+// The route label is the matched pattern, never the raw path, so
+// cardinality stays bounded.
+func (m *Metrics) Record(ctx context.Context, log *slog.Logger, s Served) {
+	route := s.Route
+	if route == "" {
+		route = "unmatched"
+	}
+	ser := m.seriesOf(s.Method, route, s.Status)
+	ser.requests.Inc()
+	ser.duration.Observe(s.Elapsed.Seconds())
+	level := slog.LevelInfo
+	switch {
+	case s.Status >= 500:
+		level = slog.LevelError
+	case s.Path == "/livez" || s.Path == "/readyz" || s.Path == "/metrics":
+		level = slog.LevelDebug
+	}
+	if !log.Enabled(ctx, level) {
+		return
+	}
+	log.LogAttrs(ctx, level, "http request",
+		slog.String("method", s.Method), slog.String("path", s.Path), slog.String("route", route),
+		slog.Int("status", s.Status), slog.Int64("bytes", s.Bytes),
+		slog.Duration("duration", s.Elapsed), slog.String("request_id", s.RequestID))
+}
+
+// InFlight counts a request being served until the returned func is
+// called: Observe's gauge, for servers that are not net/http.
+func (m *Metrics) InFlight() (done func()) {
+	m.inflight.Inc()
+	return m.inflight.Dec
 }
 
 type statusRecorder struct {

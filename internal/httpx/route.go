@@ -21,6 +21,11 @@ type Route struct {
 	// Permission names what a caller must hold, e.g. "agents:write". The
 	// gateway maps roles to permissions; empty means public.
 	Permission string
+	// Streams marks a route whose answer may be a stream (server-sent
+	// events) or may wait long (a long poll). The gateway passes such
+	// answers through as they come, with no time limit on the body;
+	// others it may read whole, within its upstream timeout.
+	Streams bool
 }
 
 // Pattern is the ServeMux pattern of the route, e.g. "GET /api/v1/agents".

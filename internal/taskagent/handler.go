@@ -33,13 +33,16 @@ func (s *Service) Routes() []httpx.Route {
 			Summary:    "Cancel a task ({id}:cancel) or answer one waiting for input ({id}:continue), both needing tasks:write, or report on a claimed one ({id}:complete, {id}:fail, {id}:heartbeat).",
 			Permission: auth.PermTasksClaim},
 		{Method: http.MethodGet, Path: "/api/v1/tasks/{id}/events", Handler: s.handleEvents,
-			Summary: "Stream a task's status and artifact events (Server-Sent Events, resumable).", Permission: auth.PermTasksRead},
+			Summary: "Stream a task's status and artifact events (Server-Sent Events, resumable).", Permission: auth.PermTasksRead,
+			Streams: true},
 		{Method: http.MethodPost, Path: "/api/v1/tasks:claim", Handler: s.handleClaim,
-			Summary: "Claim a task offered to a pull-mode agent (long poll).", Permission: auth.PermTasksClaim},
+			Summary: "Claim a task offered to a pull-mode agent (long poll).", Permission: auth.PermTasksClaim,
+			Streams: true},
 		{Method: http.MethodGet, Path: a2a.WellKnownCardPath, Handler: s.handleCard,
 			Summary: "The platform's A2A Agent Card: skills are the capabilities healthy agents offer."},
 		{Method: http.MethodPost, Path: "/a2a", Handler: s.handleA2A,
-			Summary: "The platform's A2A JSON-RPC endpoint: messages become tasks routed to capable agents.", Permission: auth.PermTasksWrite},
+			Summary: "The platform's A2A JSON-RPC endpoint: messages become tasks routed to capable agents.", Permission: auth.PermTasksWrite,
+			Streams: true}, // SendStreamingMessage and SubscribeToTask answer with events
 	}
 }
 
