@@ -174,25 +174,10 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	runCtx, stopRun := context.WithCancelCause(ctx)
 	defer stopRun(nil)
 
-	srv := &http.Server{
-		Handler:           a.handler,
-		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
-		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
-	}
-	for _, ns := range a.services {
-		if d, ok := ns.svc.(drainer); ok {
-			srv.RegisterOnShutdown(d.BeginDrain)
-		}
-	}
-	if a.cfg.HTTP.TLSCert != "" {
-		// Loaded here, not per connection, so a bad file fails the start.
-		cert, err := tls.LoadX509KeyPair(a.cfg.HTTP.TLSCert, a.cfg.HTTP.TLSKey)
-		if err != nil {
-			a.closeBackends()
-			return fmt.Errorf("load TLS certificate: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
+	srv, err := a.server()
+	if err != nil {
+		a.closeBackends()
+		return err
 	}
 
 	// Each service gets its own context so they can stop in reverse order.
@@ -217,7 +202,7 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 
 	serveErr := make(chan error, 1)
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil {
 			stopRun(fmt.Errorf("http server: %w", err))
 		}
 		close(serveErr)
@@ -242,6 +227,11 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	if cause != nil {
 		errs = append(errs, cause)
 	}
+	for _, ns := range a.services {
+		if d, ok := ns.svc.(drainer); ok {
+			d.BeginDrain()
+		}
+	}
 	if err := srv.Shutdown(drainCtx); err != nil {
 		errs = append(errs, fmt.Errorf("drain http: %w", err))
 	}
@@ -260,6 +250,55 @@ func (a *App) Run(ctx context.Context, ln net.Listener) error {
 	a.closeBackends()
 	a.log.Info("ossa stopped")
 	return errors.Join(errs...)
+}
+
+// server is the process's HTTP server.
+type server interface {
+	// Serve serves on ln until Shutdown, then returns nil.
+	Serve(ln net.Listener) error
+	// Shutdown stops taking requests and waits for those in flight, at
+	// most until ctx ends.
+	Shutdown(ctx context.Context) error
+}
+
+// server builds the HTTP server: the gateway's edge when the gateway
+// proxies to services in other processes, else net/http.
+func (a *App) server() (server, error) {
+	var tlsConfig *tls.Config
+	if a.cfg.HTTP.TLSCert != "" {
+		// Loaded here, not per connection, so a bad file fails the start.
+		cert, err := tls.LoadX509KeyPair(a.cfg.HTTP.TLSCert, a.cfg.HTTP.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("load TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if a.gateway != nil && len(a.upstreams) > 0 {
+		return a.gateway.Edge(gateway.EdgeConfig{
+			Fallback: a.handler, BodyLimit: a.cfg.HTTP.BodyLimit, ReadTimeout: a.cfg.HTTP.ReadHeaderTimeout,
+			TLS: tlsConfig, Metrics: a.metrics, Log: a.log,
+		})
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConfig,
+	}
+	return httpServer{srv}, nil
+}
+
+// httpServer is a net/http server as a server.
+type httpServer struct{ *http.Server }
+
+func (s httpServer) Serve(ln net.Listener) error {
+	if s.TLSConfig != nil {
+		ln = tls.NewListener(ln, s.TLSConfig)
+	}
+	if err := s.Server.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 func reasonOf(cause error) string {

@@ -19,11 +19,16 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ossa-platform/ossa/internal/config"
+	"github.com/ossa-platform/ossa/internal/gateway"
 	"github.com/ossa-platform/ossa/internal/testenv"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/prometheus/client_golang/prometheus.(*Registry).Gather"))
+	opts := []goleak.Option{goleak.IgnoreTopFunction("github.com/prometheus/client_golang/prometheus.(*Registry).Gather")}
+	for _, f := range gateway.BackgroundGoroutines {
+		opts = append(opts, goleak.IgnoreAnyFunction(f))
+	}
+	goleak.VerifyTestMain(m, opts...)
 }
 
 // testAdminKey is the bootstrap admin key of test apps (OSSA_ADMIN_KEY).

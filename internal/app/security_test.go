@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -54,6 +55,44 @@ func newApp(t *testing.T, cfg config.Config, opts ...Option) *App {
 	return a
 }
 
+// topologies are the ways the platform runs: all in one process, or the
+// gateway in one (serving on its edge) and the services in another.
+var topologies = []string{"all", "split"}
+
+// eachTopology runs test once per topology.
+func eachTopology(t *testing.T, test func(t *testing.T, topology string)) {
+	for _, top := range topologies {
+		t.Run(top, func(t *testing.T) { test(t, top) })
+	}
+}
+
+// platform starts the platform in topology with edit applied to every
+// process's configuration, and returns the gateway's URL and the services
+// whose routes the gateway serves (in split mode, the gateway, whose route
+// table holds the routes it proxies).
+func platform(t *testing.T, topology string, edit func(*config.Config)) (string, []namedService) {
+	t.Helper()
+	if edit == nil {
+		edit = func(*config.Config) {}
+	}
+	if topology == "all" {
+		cfg := testConfig(t)
+		edit(&cfg)
+		a := newApp(t, cfg)
+		return run(t, a), a.services
+	}
+	db := filepath.Join(t.TempDir(), "ossa.db")
+	backCfg := splitConfig(t, "discovery,task-agent")
+	backCfg.Database.URL = db
+	edit(&backCfg)
+	backURL := run(t, newApp(t, backCfg))
+	gwCfg := splitConfig(t, "gateway")
+	gwCfg.Database.URL, gwCfg.Discovery.URL, gwCfg.TaskAgent.URL = db, backURL, backURL
+	edit(&gwCfg)
+	gw := newApp(t, gwCfg)
+	return run(t, gw), gw.services
+}
+
 // request sends method path with key (none when empty) and returns the
 // status, headers and body.
 func request(t *testing.T, method, url, key string, body []byte, contentType string) (int, http.Header, []byte) {
@@ -94,60 +133,62 @@ func createKey(t *testing.T, base, role, agent string) string {
 // platform: every route but the few public ones answers an anonymous call,
 // and one with a bad key, with the same 401.
 func TestEveryRouteDeniesAnonymousCalls(t *testing.T) {
-	a := newApp(t, testConfig(t))
-	base := run(t, a)
-	var checked int
-	for _, ns := range a.services {
-		for _, rt := range ns.svc.Routes() {
-			if rt.Permission == "" {
-				require.Contains(t, publicPatterns, rt.Pattern(), "%s: only Agent Cards may be public", rt.Pattern())
-				continue
+	eachTopology(t, func(t *testing.T, topology string) {
+		base, services := platform(t, topology, nil)
+		var checked int
+		for _, ns := range services {
+			for _, rt := range ns.svc.Routes() {
+				if rt.Permission == "" {
+					require.Contains(t, publicPatterns, rt.Pattern(), "%s: only Agent Cards may be public", rt.Pattern())
+					continue
+				}
+				require.Contains(t, auth.Permissions, rt.Permission, "%s names an unknown permission", rt.Pattern())
+				var bodies []string
+				for _, key := range []string{"", "ossa_not_a_key_0123456789abcdefghijklmnopq"} {
+					status, hdr, data := request(t, rt.Method, base+concrete(rt.Path), key, []byte("{}"), "application/json")
+					require.Equal(t, http.StatusUnauthorized, status, "%s with key %q: %s", rt.Pattern(), key, data)
+					require.Equal(t, `Bearer realm="ossa"`, hdr.Get("WWW-Authenticate"), rt.Pattern())
+					var p httpx.Problem
+					require.NoError(t, json.Unmarshal(data, &p))
+					bodies = append(bodies, p.Title)
+				}
+				checked++
 			}
-			require.Contains(t, auth.Permissions, rt.Permission, "%s names an unknown permission", rt.Pattern())
-			var bodies []string
-			for _, key := range []string{"", "ossa_not_a_key_0123456789abcdefghijklmnopq"} {
-				status, hdr, data := request(t, rt.Method, base+concrete(rt.Path), key, []byte("{}"), "application/json")
-				require.Equal(t, http.StatusUnauthorized, status, "%s with key %q: %s", rt.Pattern(), key, data)
-				require.Equal(t, `Bearer realm="ossa"`, hdr.Get("WWW-Authenticate"), rt.Pattern())
-				var p httpx.Problem
-				require.NoError(t, json.Unmarshal(data, &p))
-				bodies = append(bodies, p.Title)
-			}
-			checked++
 		}
-	}
-	require.GreaterOrEqual(t, checked, 12, "discovery's and the gateway's routes")
+		require.GreaterOrEqual(t, checked, 12, "discovery's and the gateway's routes")
+	})
 }
 
 // TestRoleMatrixOverRoutes calls every route with a key of every role: the
 // gateway refuses exactly what the matrix does not grant.
 func TestRoleMatrixOverRoutes(t *testing.T) {
-	a := newApp(t, testConfig(t))
-	base := run(t, a)
-	keys := map[auth.Role]string{auth.RoleAdmin: testAdminKey}
-	for _, r := range []auth.Role{auth.RoleOperator, auth.RoleAgent, auth.RoleViewer} {
-		agent := ""
-		if r == auth.RoleAgent {
-			agent = "echo"
-		}
-		keys[r] = createKey(t, base, string(r), agent)
-	}
-	for _, ns := range a.services {
-		for _, rt := range ns.svc.Routes() {
-			if rt.Permission == "" {
-				continue
+	eachTopology(t, func(t *testing.T, topology string) {
+		base, services := platform(t, topology, nil)
+		keys := map[auth.Role]string{auth.RoleAdmin: testAdminKey}
+		for _, r := range []auth.Role{auth.RoleOperator, auth.RoleAgent, auth.RoleViewer} {
+			agent := ""
+			if r == auth.RoleAgent {
+				agent = "echo"
 			}
-			for _, role := range auth.Roles {
-				status, _, data := request(t, rt.Method, base+concrete(rt.Path), keys[role], nil, "")
-				if role.Can(rt.Permission) {
-					require.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, status,
-						"%s as %s: %s", rt.Pattern(), role, data)
-				} else {
-					require.Equal(t, http.StatusForbidden, status, "%s as %s: %s", rt.Pattern(), role, data)
+			keys[r] = createKey(t, base, string(r), agent)
+		}
+		for _, ns := range services {
+			for _, rt := range ns.svc.Routes() {
+				if rt.Permission == "" {
+					continue
+				}
+				for _, role := range auth.Roles {
+					status, _, data := request(t, rt.Method, base+concrete(rt.Path), keys[role], nil, "")
+					if role.Can(rt.Permission) {
+						require.NotContains(t, []int{http.StatusUnauthorized, http.StatusForbidden}, status,
+							"%s as %s: %s", rt.Pattern(), role, data)
+					} else {
+						require.Equal(t, http.StatusForbidden, status, "%s as %s: %s", rt.Pattern(), role, data)
+					}
 				}
 			}
 		}
-	}
+	})
 }
 
 const echoManifest = `ossa: "0.1.8"
@@ -169,7 +210,11 @@ func manifestFor(name string) []byte {
 // An agent key acts for its own agent only; the check is discovery's, so
 // the principal reached it through the context.
 func TestAgentKeyActsForItsAgentOnly(t *testing.T) {
-	base := run(t, newApp(t, testConfig(t)))
+	eachTopology(t, testAgentKeyActsForItsAgentOnly)
+}
+
+func testAgentKeyActsForItsAgentOnly(t *testing.T, topology string) {
+	base, _ := platform(t, topology, nil)
 	echo := createKey(t, base, "agent", "echo")
 
 	status, _, data := request(t, http.MethodPost, base+"/api/v1/agents", echo, manifestFor("echo"), "application/yaml")
@@ -223,7 +268,11 @@ func TestAgentKeyActsForItsAgentOnly(t *testing.T) {
 // on their claimed tasks); cancelling and answering a task need tasks:write
 // on top, checked by the handler.
 func TestTaskActionsNeedWriteToCancelOrContinue(t *testing.T) {
-	base := run(t, newApp(t, testConfig(t)))
+	eachTopology(t, testTaskActionsNeedWriteToCancelOrContinue)
+}
+
+func testTaskActionsNeedWriteToCancelOrContinue(t *testing.T, topology string) {
+	base, _ := platform(t, topology, nil)
 	for _, role := range []string{"agent", "viewer"} {
 		key := createKey(t, base, role, map[string]string{"agent": "echo"}[role])
 		for _, action := range []struct{ path, body string }{
@@ -276,9 +325,13 @@ func TestEmbeddedBootstrapPrintsKeyOnce(t *testing.T) {
 }
 
 func TestRateLimitThroughApp(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Gateway.RateLimit.Requests, cfg.Gateway.RateLimit.Period, cfg.Gateway.RateLimit.Burst = 1, time.Hour, 2
-	base := run(t, newApp(t, cfg))
+	eachTopology(t, testRateLimitThroughApp)
+}
+
+func testRateLimitThroughApp(t *testing.T, topology string) {
+	base, _ := platform(t, topology, func(cfg *config.Config) {
+		cfg.Gateway.RateLimit.Requests, cfg.Gateway.RateLimit.Period, cfg.Gateway.RateLimit.Burst = 1, time.Hour, 2
+	})
 	for range 2 {
 		status, _, _ := request(t, http.MethodGet, base+"/api/v1/agents", testAdminKey, nil, "")
 		require.Equal(t, http.StatusOK, status)

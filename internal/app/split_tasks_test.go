@@ -1,10 +1,13 @@
 package app
 
 import (
+	"bufio"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,12 +23,21 @@ import (
 // HTTP API (signing its calls with the internal secret) and dispatches it.
 func TestSplitModeTasks(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "ossa.db")
+	release := make(chan struct{})
 	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req dispatch.TaskRequest
 		_ = json.NewDecoder(r.Body).Decode(&req)
+		<-release
 		httpx.WriteJSON(w, http.StatusOK, dispatch.TaskResponse{State: dispatch.StateCompleted, Output: req.Input})
 	}))
 	t.Cleanup(agent.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
 
 	discCfg := splitConfig(t, "discovery")
 	discCfg.Database.URL = db
@@ -48,6 +60,25 @@ func TestSplitModeTasks(t *testing.T) {
 	require.Equal(t, http.StatusCreated, status, "%s", data)
 	var task struct{ ID, State string }
 	require.NoError(t, json.Unmarshal(data, &task))
+
+	// The task's events stream through the gateway as they happen: the
+	// first arrives while the agent still holds the task.
+	req, _ := http.NewRequest(http.MethodGet, gwURL+"/api/v1/tasks/"+task.ID+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+testAdminKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+	events := bufio.NewReader(resp.Body)
+	line, err := events.ReadString('\n')
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(line, "id: "), line)
+	close(release)
+	rest, err := io.ReadAll(events)
+	require.NoError(t, err, "the stream ends with the task")
+	require.Contains(t, string(rest), `"state":"completed"`)
+
 	require.Eventually(t, func() bool {
 		status, _, data := request(t, http.MethodGet, gwURL+"/api/v1/tasks/"+task.ID, testAdminKey, nil, "")
 		return status == http.StatusOK && json.Unmarshal(data, &task) == nil && task.State == "completed"

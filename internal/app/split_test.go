@@ -116,14 +116,18 @@ func TestServiceWithoutGatewayNeedsSecret(t *testing.T) {
 }
 
 // TestRateLimitSharedThroughRedis runs two gateway replicas on one store
-// and one Redis: a caller's budget is one, whichever replica it calls.
+// and one Redis, in front of one discovery: a caller's budget is one,
+// whichever replica it calls.
 func TestRateLimitSharedThroughRedis(t *testing.T) {
 	pg := testenv.PostgresURL(t)
 	redisURL := testenv.RedisURL(t)
+	discCfg := splitConfig(t, "discovery")
+	discCfg.Database.URL = pg
+	discURL := run(t, newApp(t, discCfg))
 	var urls []string
 	for range 2 {
-		cfg := testConfig(t)
-		cfg.Database.URL = pg
+		cfg := splitConfig(t, "gateway")
+		cfg.Database.URL, cfg.Discovery.URL = pg, discURL
 		cfg.Redis.URL = redisURL
 		cfg.Gateway.RateLimit.Requests, cfg.Gateway.RateLimit.Period, cfg.Gateway.RateLimit.Burst = 1, time.Hour, 3
 		urls = append(urls, run(t, newApp(t, cfg)))
@@ -140,37 +144,50 @@ func TestRateLimitSharedThroughRedis(t *testing.T) {
 }
 
 func TestTLS(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := writeSelfSigned(t, dir)
-	cfg := testConfig(t)
-	cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = certFile, keyFile
-	a := newApp(t, cfg)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	base := "https://" + ln.Addr().String()
-	done := make(chan error, 1)
-	ctx, cancel := contextWithCancel()
-	go func() { done <- a.Run(ctx, ln) }()
-	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
-
+	certFile, keyFile := writeSelfSigned(t, t.TempDir())
 	pool := x509.NewCertPool()
 	pemData, err := os.ReadFile(certFile)
 	require.NoError(t, err)
 	require.True(t, pool.AppendCertsFromPEM(pemData))
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := hc.Get(base + "/livez")
-		if err == nil {
-			resp.Body.Close()
-			require.Equal(t, http.StatusOK, resp.StatusCode)
-			require.NotNil(t, resp.TLS)
-			break
+	eachTopology(t, func(t *testing.T, topology string) {
+		cfg := testConfig(t)
+		var discURL string
+		if topology == "split" {
+			discURL = run(t, newApp(t, splitConfig(t, "discovery")))
+			cfg = splitConfig(t, "gateway")
+			cfg.Discovery.URL = discURL
 		}
-		require.True(t, time.Now().Before(deadline), "no TLS answer: %v", err)
-		time.Sleep(10 * time.Millisecond)
-	}
-	hc.CloseIdleConnections()
+		cfg.HTTP.TLSCert, cfg.HTTP.TLSKey = certFile, keyFile
+		a := newApp(t, cfg)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		base := "https://" + ln.Addr().String()
+		done := make(chan error, 1)
+		ctx, cancel := contextWithCancel()
+		go func() { done <- a.Run(ctx, ln) }()
+		t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		defer hc.CloseIdleConnections()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			resp, err := hc.Get(base + "/livez")
+			if err == nil {
+				resp.Body.Close()
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+				require.NotNil(t, resp.TLS)
+				break
+			}
+			require.True(t, time.Now().Before(deadline), "no TLS answer: %v", err)
+			time.Sleep(10 * time.Millisecond)
+		}
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/agents", nil)
+		req.Header.Set("Authorization", "Bearer "+testAdminKey)
+		resp, err := hc.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+	})
 }
 
 func writeSelfSigned(t *testing.T, dir string) (string, string) {

@@ -60,32 +60,40 @@ func newAuthenticator(keys storage.KeyStore, clock func() time.Time, ttl time.Du
 	}
 }
 
-// credentials returns the bearer token or X-API-Key of r.
-func credentials(r *http.Request) string {
-	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, token, ok := strings.Cut(h, " ")
+// credentials returns the bearer token of an Authorization header, else
+// the X-API-Key header's key.
+func credentials(authorization, apiKey string) string {
+	if authorization != "" {
+		scheme, token, ok := strings.Cut(authorization, " ")
 		if ok && strings.EqualFold(scheme, "Bearer") {
 			return strings.TrimSpace(token)
 		}
 		return ""
 	}
-	return strings.TrimSpace(r.Header.Get("X-Api-Key")) // canonical X-API-Key: Get need not allocate it
+	return strings.TrimSpace(apiKey)
 }
 
-// authenticate returns the caller of r. Errors are errNoCredentials,
-// errBadCredentials, or a wrapped store failure.
-func (a *authenticator) authenticate(r *http.Request) (auth.Principal, error) {
-	token := credentials(r)
+// authenticateRequest returns the caller of r (see authenticate).
+func (a *authenticator) authenticateRequest(r *http.Request) (auth.Principal, error) {
+	// Canonical X-API-Key: Get need not allocate it.
+	return a.authenticate(r.Context(), r.Header.Get("Authorization"), r.Header.Get("X-Api-Key"))
+}
+
+// authenticate returns the caller who sent these Authorization and
+// X-API-Key headers. Errors are errNoCredentials, errBadCredentials, or a
+// wrapped store failure.
+func (a *authenticator) authenticate(ctx context.Context, authorization, apiKey string) (auth.Principal, error) {
+	token := credentials(authorization, apiKey)
 	switch {
 	case token == "":
-		if r.Header.Get("Authorization") != "" {
+		if authorization != "" {
 			return auth.Principal{}, errBadCredentials
 		}
 		return auth.Principal{}, errNoCredentials
 	case strings.HasPrefix(token, KeyPrefix):
-		return a.apiKey(r.Context(), token)
+		return a.apiKey(ctx, token)
 	case a.jwt != nil:
-		return a.jwt.verify(r.Context(), token)
+		return a.jwt.verify(ctx, token)
 	default:
 		return auth.Principal{}, errBadCredentials
 	}

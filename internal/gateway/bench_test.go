@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
+	"github.com/valyala/fasthttp"
 
 	"github.com/ossa-platform/ossa/internal/auth"
 	"github.com/ossa-platform/ossa/internal/httpx"
@@ -27,9 +28,10 @@ import (
 )
 
 // The benchmarks below drive the split-mode gateway as the app builds it
-// (request IDs, metrics and access log, recover, body limit, mux, Guard,
-// proxy) against a canned loopback service, so that the profile is the
-// gateway's own:
+// (its edge: request IDs, metrics and access log, recover, body limit,
+// route matching, authentication, RBAC, rate limit, signed identity, proxy)
+// against a canned loopback service, so that the profile is the gateway's
+// own:
 //
 //	go test -run '^$' -bench Split -benchmem -cpuprofile cpu.out ./internal/gateway/
 //	go tool pprof -top gateway.test cpu.out
@@ -94,10 +96,10 @@ func cannedService(tb testing.TB) string {
 	return "http://" + ln.Addr().String()
 }
 
-// benchGateway builds a split-mode gateway routing GET /api/v1/agents/{id}
-// to serviceURL and returns the app's handler chain around it. The log
-// discards lines at level.
-func benchGateway(tb testing.TB, serviceURL string, level slog.Level) http.Handler {
+// benchEdge builds a split-mode gateway routing GET /api/v1/agents/{id} to
+// serviceURL, as the app does: its edge, with the app's handler chain
+// behind it. The log discards lines at level.
+func benchEdge(tb testing.TB, serviceURL string, level slog.Level) *Edge {
 	tb.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "ossa.db"))
@@ -120,86 +122,70 @@ func benchGateway(tb testing.TB, serviceURL string, level slog.Level) http.Handl
 	require.NoError(tb, err)
 	tb.Cleanup(func() { svc.Close() })
 
-	// As internal/app's buildHandler.
+	// As internal/app's buildHandler and server.
 	mux := http.NewServeMux()
 	for _, rt := range svc.Routes() {
 		mux.Handle(rt.Pattern(), svc.Guard(rt, httpx.Handle(rt.Handler)))
 	}
 	mux.Handle("/", httpx.NotFound())
-	return httpx.Chain(mux,
+	metrics := httpx.NewMetrics(reg)
+	chain := httpx.Chain(mux,
 		httpx.RequestIDs(),
-		httpx.Observe(log, httpx.NewMetrics(reg)),
+		httpx.Observe(log, metrics),
 		httpx.Recover(log),
 		svc.CORS(),
 		httpx.BodyLimit(httpx.DefaultBodyLimit),
 	)
+	e, err := svc.Edge(EdgeConfig{
+		Fallback: chain, BodyLimit: httpx.DefaultBodyLimit, ReadTimeout: 10 * time.Second, Metrics: metrics, Log: log,
+	})
+	require.NoError(tb, err)
+	return e
 }
 
 const benchPath = "/api/v1/agents/0197a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"
 
-// discardWriter is a ResponseWriter that keeps the status and drops the
-// body, reused across requests.
-type discardWriter struct {
-	h      http.Header
-	status int
-	n      int
-}
-
-func (d *discardWriter) Header() http.Header { return d.h }
-func (d *discardWriter) WriteHeader(code int) {
-	if d.status == 0 {
-		d.status = code
-	}
-}
-
-func (d *discardWriter) Write(b []byte) (int, error) {
-	if d.status == 0 {
-		d.status = http.StatusOK
-	}
-	d.n += len(b)
-	return len(b), nil
-}
-func (d *discardWriter) Flush() {}
-
-// BenchmarkSplitHandler calls the handler chain directly, as net/http's
-// server would after parsing a request: the cost of everything the gateway
+// BenchmarkSplitHandler calls the edge's handler directly, as fasthttp's
+// server would after reading a request: the cost of everything the gateway
 // adds on top of the server.
 func BenchmarkSplitHandler(b *testing.B) {
 	for _, level := range []slog.Level{slog.LevelWarn, slog.LevelInfo} {
 		b.Run("log="+level.String(), func(b *testing.B) {
-			h := benchGateway(b, cannedService(b), level)
-			base, err := http.NewRequest(http.MethodGet, "http://gateway"+benchPath, nil)
-			require.NoError(b, err)
-			base.RemoteAddr = "127.0.0.1:40000"
-			base.Header.Set("Authorization", "Bearer "+adminKey)
-			base.Header.Set("User-Agent", "wrk")
-			w := &discardWriter{h: http.Header{}}
+			e := benchEdge(b, cannedService(b), level)
+			var req fasthttp.Request
+			req.Header.SetMethod(http.MethodGet)
+			req.SetRequestURI(benchPath)
+			req.Header.SetHost("gateway")
+			req.Header.Set("Authorization", "Bearer "+adminKey)
+			req.Header.Set("User-Agent", "wrk")
+			var ctx fasthttp.RequestCtx
+			ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, nil)
 			b.ReportAllocs()
 			defer reportCPU(b)()
 			for b.Loop() {
-				r := *base
-				r.Header = http.Header{"Authorization": base.Header["Authorization"], "User-Agent": base.Header["User-Agent"]}
-				clear(w.h)
-				w.status, w.n = 0, 0
-				h.ServeHTTP(w, &r)
-				if w.status != http.StatusOK || w.n != len(benchBody) {
-					b.Fatalf("status %d, %d bytes", w.status, w.n)
+				ctx.Response.Reset()
+				e.serve(&ctx)
+				if ctx.Response.StatusCode() != http.StatusOK || len(ctx.Response.Body()) != len(benchBody) {
+					b.Fatalf("status %d, %d bytes", ctx.Response.StatusCode(), len(ctx.Response.Body()))
 				}
 			}
 		})
 	}
 }
 
-// BenchmarkSplitServer sends requests over loopback to an http.Server
-// running the chain, from raw connections (one per parallel goroutine), so
-// the server's own parsing and writing are included.
+// BenchmarkSplitServer sends requests over loopback to the edge, from raw
+// connections (one per parallel goroutine), so the server's own parsing
+// and writing are included.
 func BenchmarkSplitServer(b *testing.B) {
-	h := benchGateway(b, cannedService(b), slog.LevelWarn)
+	e := benchEdge(b, cannedService(b), slog.LevelWarn)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(b, err)
-	srv := &http.Server{Handler: h}
-	go srv.Serve(ln)
-	b.Cleanup(func() { srv.Close() })
+	go e.Serve(ln)
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.Shutdown(ctx)
+	})
 	req := []byte("GET " + benchPath + " HTTP/1.1\r\nHost: gateway\r\nUser-Agent: wrk\r\nAuthorization: Bearer " + adminKey + "\r\n\r\n")
 	b.ReportAllocs()
 	defer reportCPU(b)()

@@ -15,98 +15,104 @@ import (
 
 func TestKeyLifecycle(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig(t), nil)
-	secret, id := f.createKey(t, CreateKeyRequest{Name: "ci", Role: "operator"})
-	require.True(t, strings.HasPrefix(secret, KeyPrefix))
-	require.Len(t, secret, len(KeyPrefix)+43, "32 random bytes, base64url")
+	eachTopology(t, func(t *testing.T, top topology) {
+		f := newFixtureIn(t, top, testConfig(t), nil)
+		secret, id := f.createKey(t, CreateKeyRequest{Name: "ci", Role: "operator"})
+		require.True(t, strings.HasPrefix(secret, KeyPrefix))
+		require.Len(t, secret, len(KeyPrefix)+43, "32 random bytes, base64url")
 
-	r := call(t, http.MethodGet, f.url+"/api/v1/probe", secret, nil)
-	require.Equal(t, http.StatusOK, r.status, "%s", r.raw)
-	require.Equal(t, map[string]any{"subject": "key:" + id, "name": "ci", "role": "operator"}, r.body)
+		r := call(t, http.MethodGet, f.url+"/api/v1/probe", secret, nil)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.raw)
+		require.Equal(t, map[string]any{"subject": "key:" + id, "name": "ci", "role": "operator"}, r.body)
 
-	// X-API-Key works too.
-	req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/probe", nil)
-	req.Header.Set("X-API-Key", secret)
-	require.Equal(t, http.StatusOK, do(t, req).status)
+		// X-API-Key works too.
+		req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/probe", nil)
+		req.Header.Set("X-API-Key", secret)
+		require.Equal(t, http.StatusOK, do(t, req).status)
 
-	list := call(t, http.MethodGet, f.url+"/api/v1/keys", adminKey, nil)
-	require.Equal(t, http.StatusOK, list.status)
-	require.NotContains(t, string(list.raw), secret, "lists never show a key")
-	require.NotContains(t, string(list.raw), hashKey(secret), "nor its hash")
-	keys := list.body["keys"].([]any)
-	require.Len(t, keys, 2, "the bootstrap admin key and ci")
-	ci := keys[1].(map[string]any)
-	require.Equal(t, secret[:shownPrefixLen], ci["prefix"])
-	require.Equal(t, f.clock.Now().Format(time.RFC3339), ci["last_used_at"], "last use is written before a list")
+		list := call(t, http.MethodGet, f.url+"/api/v1/keys", adminKey, nil)
+		require.Equal(t, http.StatusOK, list.status)
+		require.NotContains(t, string(list.raw), secret, "lists never show a key")
+		require.NotContains(t, string(list.raw), hashKey(secret), "nor its hash")
+		keys := list.body["keys"].([]any)
+		require.Len(t, keys, 2, "the bootstrap admin key and ci")
+		ci := keys[1].(map[string]any)
+		require.Equal(t, secret[:shownPrefixLen], ci["prefix"])
+		require.Equal(t, f.clock.Now().Format(time.RFC3339), ci["last_used_at"], "last use is written before a list")
 
-	got := call(t, http.MethodGet, f.url+"/api/v1/keys/"+id, adminKey, nil)
-	require.Equal(t, http.StatusOK, got.status)
-	require.Equal(t, "ci", got.body["name"])
+		got := call(t, http.MethodGet, f.url+"/api/v1/keys/"+id, adminKey, nil)
+		require.Equal(t, http.StatusOK, got.status)
+		require.Equal(t, "ci", got.body["name"])
 
-	require.Equal(t, http.StatusNoContent, call(t, http.MethodDelete, f.url+"/api/v1/keys/"+id, adminKey, nil).status)
-	require.Equal(t, http.StatusNoContent, call(t, http.MethodDelete, f.url+"/api/v1/keys/"+id, adminKey, nil).status, "revoking is idempotent")
-	require.Equal(t, http.StatusUnauthorized, call(t, http.MethodGet, f.url+"/api/v1/probe", secret, nil).status,
-		"revoked at once, cache or not")
-	require.Equal(t, http.StatusNotFound, call(t, http.MethodDelete, f.url+"/api/v1/keys/nope", adminKey, nil).status)
+		require.Equal(t, http.StatusNoContent, call(t, http.MethodDelete, f.url+"/api/v1/keys/"+id, adminKey, nil).status)
+		require.Equal(t, http.StatusNoContent, call(t, http.MethodDelete, f.url+"/api/v1/keys/"+id, adminKey, nil).status, "revoking is idempotent")
+		require.Equal(t, http.StatusUnauthorized, call(t, http.MethodGet, f.url+"/api/v1/probe", secret, nil).status,
+			"revoked at once, cache or not")
+		require.Equal(t, http.StatusNotFound, call(t, http.MethodDelete, f.url+"/api/v1/keys/nope", adminKey, nil).status)
+	})
 }
 
 // Every kind of bad credential gets the same 401, so answers never tell
 // whether a key exists.
 func TestBadCredentialsLookAlike(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig(t), nil)
-	revoked, revokedID := f.createKey(t, CreateKeyRequest{Name: "revoked", Role: "viewer"})
-	require.Equal(t, http.StatusNoContent, call(t, http.MethodDelete, f.url+"/api/v1/keys/"+revokedID, adminKey, nil).status)
-	expiring, _ := f.createKey(t, CreateKeyRequest{Name: "expiring", Role: "viewer", ExpiresIn: "1h"})
-	require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/api/v1/probe", expiring, nil).status)
-	f.clock.Advance(time.Hour)
-	unknown, err := newKey()
-	require.NoError(t, err)
+	eachTopology(t, func(t *testing.T, top topology) {
+		f := newFixtureIn(t, top, testConfig(t), nil)
+		revoked, revokedID := f.createKey(t, CreateKeyRequest{Name: "revoked", Role: "viewer"})
+		require.Equal(t, http.StatusNoContent, call(t, http.MethodDelete, f.url+"/api/v1/keys/"+revokedID, adminKey, nil).status)
+		expiring, _ := f.createKey(t, CreateKeyRequest{Name: "expiring", Role: "viewer", ExpiresIn: "1h"})
+		require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/api/v1/probe", expiring, nil).status)
+		f.clock.Advance(time.Hour)
+		unknown, err := newKey()
+		require.NoError(t, err)
 
-	var bodies []map[string]any
-	for name, key := range map[string]string{
-		"unknown": unknown, "revoked": revoked, "expired": expiring,
-		"truncated": adminKey[:len(adminKey)-1], "not a key": "hello", "jwt-shaped": "eyJhbGciOi.e30.sig",
-	} {
-		r := call(t, http.MethodGet, f.url+"/api/v1/probe", key, nil)
-		require.Equal(t, http.StatusUnauthorized, r.status, name)
-		require.Equal(t, authChallenge, r.header.Get("WWW-Authenticate"), name)
-		require.Equal(t, "application/problem+json", r.header.Get("Content-Type"), name)
-		bodies = append(bodies, problemSansRequest(r.body))
-	}
-	for _, b := range bodies[1:] {
-		require.Equal(t, bodies[0], b)
-	}
-	require.Equal(t, "invalid credentials", bodies[0]["detail"])
+		var bodies []map[string]any
+		for name, key := range map[string]string{
+			"unknown": unknown, "revoked": revoked, "expired": expiring,
+			"truncated": adminKey[:len(adminKey)-1], "not a key": "hello", "jwt-shaped": "eyJhbGciOi.e30.sig",
+		} {
+			r := call(t, http.MethodGet, f.url+"/api/v1/probe", key, nil)
+			require.Equal(t, http.StatusUnauthorized, r.status, name)
+			require.Equal(t, authChallenge, r.header.Get("WWW-Authenticate"), name)
+			require.Equal(t, "application/problem+json", r.header.Get("Content-Type"), name)
+			bodies = append(bodies, problemSansRequest(r.body))
+		}
+		for _, b := range bodies[1:] {
+			require.Equal(t, bodies[0], b)
+		}
+		require.Equal(t, "invalid credentials", bodies[0]["detail"])
 
-	missing := call(t, http.MethodGet, f.url+"/api/v1/probe", "", nil)
-	require.Equal(t, http.StatusUnauthorized, missing.status)
-	require.Contains(t, missing.body["detail"], "authentication required")
-	basic, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/probe", nil)
-	basic.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
-	require.Equal(t, http.StatusUnauthorized, do(t, basic).status)
+		missing := call(t, http.MethodGet, f.url+"/api/v1/probe", "", nil)
+		require.Equal(t, http.StatusUnauthorized, missing.status)
+		require.Contains(t, missing.body["detail"], "authentication required")
+		basic, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/probe", nil)
+		basic.Header.Set("Authorization", "Basic dXNlcjpwYXNz")
+		require.Equal(t, http.StatusUnauthorized, do(t, basic).status)
 
-	require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/public", "", nil).status, "public routes need nothing")
+		require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/public", "", nil).status, "public routes need nothing")
+	})
 }
 
 func TestWrongRoleIsForbidden(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig(t), nil)
-	viewer, _ := f.createKey(t, CreateKeyRequest{Name: "v", Role: "viewer"})
-	operator, _ := f.createKey(t, CreateKeyRequest{Name: "o", Role: "operator"})
-	for _, tc := range []struct {
-		key, method, path string
-	}{
-		{viewer, http.MethodPost, "/api/v1/probe"},
-		{viewer, http.MethodGet, "/api/v1/keys"},
-		{operator, http.MethodGet, "/api/v1/audit"},
-		{operator, http.MethodPost, "/api/v1/keys"},
-	} {
-		r := call(t, tc.method, f.url+tc.path, tc.key, nil)
-		require.Equal(t, http.StatusForbidden, r.status, "%s %s", tc.method, tc.path)
-		require.Contains(t, r.body["detail"], "may not")
-	}
-	require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/api/v1/probe", viewer, nil).status)
+	eachTopology(t, func(t *testing.T, top topology) {
+		f := newFixtureIn(t, top, testConfig(t), nil)
+		viewer, _ := f.createKey(t, CreateKeyRequest{Name: "v", Role: "viewer"})
+		operator, _ := f.createKey(t, CreateKeyRequest{Name: "o", Role: "operator"})
+		for _, tc := range []struct {
+			key, method, path string
+		}{
+			{viewer, http.MethodPost, "/api/v1/probe"},
+			{viewer, http.MethodGet, "/api/v1/keys"},
+			{operator, http.MethodGet, "/api/v1/audit"},
+			{operator, http.MethodPost, "/api/v1/keys"},
+		} {
+			r := call(t, tc.method, f.url+tc.path, tc.key, nil)
+			require.Equal(t, http.StatusForbidden, r.status, "%s %s", tc.method, tc.path)
+			require.Contains(t, r.body["detail"], "may not")
+		}
+		require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/api/v1/probe", viewer, nil).status)
+	})
 }
 
 func TestCreateKeyValidation(t *testing.T) {
@@ -137,68 +143,72 @@ func TestCreateKeyValidation(t *testing.T) {
 
 func TestRateLimitInProcess(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t)
-	cfg.RateLimit = RateLimitConfig{Requests: 1, Period: time.Minute, Burst: 2}
-	f := newFixture(t, cfg, nil)
-	key, _ := f.createKey(t, CreateKeyRequest{Name: "limited", Role: "viewer"})
-	for i, remaining := range []string{"1", "0"} {
+	eachTopology(t, func(t *testing.T, top topology) {
+		cfg := testConfig(t)
+		cfg.RateLimit = RateLimitConfig{Requests: 1, Period: time.Minute, Burst: 2}
+		f := newFixtureIn(t, top, cfg, nil)
+		key, _ := f.createKey(t, CreateKeyRequest{Name: "limited", Role: "viewer"})
+		for i, remaining := range []string{"1", "0"} {
+			r := call(t, http.MethodGet, f.url+"/api/v1/probe", key, nil)
+			require.Equal(t, http.StatusOK, r.status, "request %d", i)
+			require.Equal(t, "2", r.header.Get("RateLimit-Limit"))
+			require.Equal(t, remaining, r.header.Get("RateLimit-Remaining"))
+			require.Empty(t, r.header.Get("Retry-After"))
+		}
 		r := call(t, http.MethodGet, f.url+"/api/v1/probe", key, nil)
-		require.Equal(t, http.StatusOK, r.status, "request %d", i)
-		require.Equal(t, "2", r.header.Get("RateLimit-Limit"))
-		require.Equal(t, remaining, r.header.Get("RateLimit-Remaining"))
-		require.Empty(t, r.header.Get("Retry-After"))
-	}
-	r := call(t, http.MethodGet, f.url+"/api/v1/probe", key, nil)
-	require.Equal(t, http.StatusTooManyRequests, r.status)
-	require.Equal(t, "60", r.header.Get("Retry-After"))
-	require.Equal(t, "0", r.header.Get("RateLimit-Remaining"))
-	require.Equal(t, "120", r.header.Get("RateLimit-Reset"))
-	require.Contains(t, r.body["detail"], "rate limit")
+		require.Equal(t, http.StatusTooManyRequests, r.status)
+		require.Equal(t, "60", r.header.Get("Retry-After"))
+		require.Equal(t, "0", r.header.Get("RateLimit-Remaining"))
+		require.Equal(t, "120", r.header.Get("RateLimit-Reset"))
+		require.Contains(t, r.body["detail"], "rate limit")
 
-	other, _ := f.createKey(t, CreateKeyRequest{Name: "other", Role: "viewer"})
-	require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/api/v1/probe", other, nil).status, "budgets are per key")
+		other, _ := f.createKey(t, CreateKeyRequest{Name: "other", Role: "viewer"})
+		require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/api/v1/probe", other, nil).status, "budgets are per key")
 
-	f.clock.Advance(time.Minute)
-	require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/api/v1/probe", key, nil).status, "a token came back")
-	require.Equal(t, http.StatusTooManyRequests, call(t, http.MethodGet, f.url+"/api/v1/probe", key, nil).status)
+		f.clock.Advance(time.Minute)
+		require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/api/v1/probe", key, nil).status, "a token came back")
+		require.Equal(t, http.StatusTooManyRequests, call(t, http.MethodGet, f.url+"/api/v1/probe", key, nil).status)
+	})
 }
 
 func TestAuditRecordsChanges(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, testConfig(t), nil)
-	operator, opID := f.createKey(t, CreateKeyRequest{Name: "ops", Role: "operator"})
-	viewer, viewerID := f.createKey(t, CreateKeyRequest{Name: "looker", Role: "viewer"})
+	eachTopology(t, func(t *testing.T, top topology) {
+		f := newFixtureIn(t, top, testConfig(t), nil)
+		operator, opID := f.createKey(t, CreateKeyRequest{Name: "ops", Role: "operator"})
+		viewer, viewerID := f.createKey(t, CreateKeyRequest{Name: "looker", Role: "viewer"})
 
-	req, _ := http.NewRequest(http.MethodPost, f.url+"/api/v1/probe", nil)
-	req.Header.Set("Authorization", "Bearer "+operator)
-	req.Header.Set("X-Request-ID", "req-audit-1")
-	require.Equal(t, http.StatusOK, do(t, req).status)
-	require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/api/v1/probe", operator, nil).status, "reads are not audited")
-	require.Equal(t, http.StatusForbidden, call(t, http.MethodPost, f.url+"/api/v1/probe", viewer, nil).status)
-	require.Equal(t, http.StatusUnauthorized, call(t, http.MethodPost, f.url+"/api/v1/probe", "", nil).status)
+		req, _ := http.NewRequest(http.MethodPost, f.url+"/api/v1/probe", nil)
+		req.Header.Set("Authorization", "Bearer "+operator)
+		req.Header.Set("X-Request-ID", "req-audit-1")
+		require.Equal(t, http.StatusOK, do(t, req).status)
+		require.Equal(t, http.StatusOK, call(t, http.MethodGet, f.url+"/api/v1/probe", operator, nil).status, "reads are not audited")
+		require.Equal(t, http.StatusForbidden, call(t, http.MethodPost, f.url+"/api/v1/probe", viewer, nil).status)
+		require.Equal(t, http.StatusUnauthorized, call(t, http.MethodPost, f.url+"/api/v1/probe", "", nil).status)
 
-	page, err := f.store.Audit().List(t.Context(), storage.AuditFilter{})
-	require.NoError(t, err)
-	require.Len(t, page.Events, 4, "two key creations, the change, the refused change")
-	refused, done := page.Events[0], page.Events[1]
-	require.Equal(t, storage.AuditEvent{
-		ID: done.ID, Time: f.clock.Now(), Actor: "key:" + opID, ActorName: "ops", Role: "operator",
-		Action: "POST /api/v1/probe", Target: "/api/v1/probe", Status: http.StatusOK, RequestID: "req-audit-1",
-	}, done)
-	require.Equal(t, "key:"+viewerID, refused.Actor)
-	require.Equal(t, http.StatusForbidden, refused.Status)
-	require.Equal(t, "POST /api/v1/keys", page.Events[2].Action)
+		page, err := f.store.Audit().List(t.Context(), storage.AuditFilter{})
+		require.NoError(t, err)
+		require.Len(t, page.Events, 4, "two key creations, the change, the refused change")
+		refused, done := page.Events[0], page.Events[1]
+		require.Equal(t, storage.AuditEvent{
+			ID: done.ID, Time: f.clock.Now(), Actor: "key:" + opID, ActorName: "ops", Role: "operator",
+			Action: "POST /api/v1/probe", Target: "/api/v1/probe", Status: http.StatusOK, RequestID: "req-audit-1",
+		}, done)
+		require.Equal(t, "key:"+viewerID, refused.Actor)
+		require.Equal(t, http.StatusForbidden, refused.Status)
+		require.Equal(t, "POST /api/v1/keys", page.Events[2].Action)
 
-	r := call(t, http.MethodGet, f.url+"/api/v1/audit?actor=key:"+opID, adminKey, nil)
-	require.Equal(t, http.StatusOK, r.status, "%s", r.raw)
-	require.Len(t, r.body["events"].([]any), 1)
-	r = call(t, http.MethodGet, f.url+"/api/v1/audit?limit=1", adminKey, nil)
-	require.NotEmpty(t, r.body["next_cursor"])
-	r = call(t, http.MethodGet, f.url+"/api/v1/audit?since="+f.clock.Now().Add(time.Second).Format(time.RFC3339), adminKey, nil)
-	require.Empty(t, r.body["events"])
-	for _, bad := range []string{"since=yesterday", "limit=0", "actr=x", "cursor=!!"} {
-		require.Equal(t, http.StatusBadRequest, call(t, http.MethodGet, f.url+"/api/v1/audit?"+bad, adminKey, nil).status, bad)
-	}
+		r := call(t, http.MethodGet, f.url+"/api/v1/audit?actor=key:"+opID, adminKey, nil)
+		require.Equal(t, http.StatusOK, r.status, "%s", r.raw)
+		require.Len(t, r.body["events"].([]any), 1)
+		r = call(t, http.MethodGet, f.url+"/api/v1/audit?limit=1", adminKey, nil)
+		require.NotEmpty(t, r.body["next_cursor"])
+		r = call(t, http.MethodGet, f.url+"/api/v1/audit?since="+f.clock.Now().Add(time.Second).Format(time.RFC3339), adminKey, nil)
+		require.Empty(t, r.body["events"])
+		for _, bad := range []string{"since=yesterday", "limit=0", "actr=x", "cursor=!!"} {
+			require.Equal(t, http.StatusBadRequest, call(t, http.MethodGet, f.url+"/api/v1/audit?"+bad, adminKey, nil).status, bad)
+		}
+	})
 }
 
 func TestBootstrap(t *testing.T) {
@@ -252,32 +262,34 @@ func TestClusterWithoutKeysPrintsNothing(t *testing.T) {
 
 func TestCORS(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t)
-	cfg.CORS.AllowedOrigins = []string{"https://console.example.com"}
-	f := newFixture(t, cfg, nil)
-	preflight := func(origin, method string) response {
-		req, _ := http.NewRequest(http.MethodOptions, f.url+"/api/v1/probe", nil)
-		req.Header.Set("Origin", origin)
-		req.Header.Set("Access-Control-Request-Method", method)
-		req.Header.Set("Access-Control-Request-Headers", "authorization")
-		return do(t, req)
-	}
-	ok := preflight("https://console.example.com", "POST")
-	require.Equal(t, http.StatusNoContent, ok.status)
-	require.Equal(t, "https://console.example.com", ok.header.Get("Access-Control-Allow-Origin"))
-	require.Contains(t, ok.header.Get("Access-Control-Allow-Headers"), "Authorization")
-	require.Equal(t, http.StatusForbidden, preflight("https://evil.example.com", "POST").status)
+	eachTopology(t, func(t *testing.T, top topology) {
+		cfg := testConfig(t)
+		cfg.CORS.AllowedOrigins = []string{"https://console.example.com"}
+		f := newFixtureIn(t, top, cfg, nil)
+		preflight := func(origin, method string) response {
+			req, _ := http.NewRequest(http.MethodOptions, f.url+"/api/v1/probe", nil)
+			req.Header.Set("Origin", origin)
+			req.Header.Set("Access-Control-Request-Method", method)
+			req.Header.Set("Access-Control-Request-Headers", "authorization")
+			return do(t, req)
+		}
+		ok := preflight("https://console.example.com", "POST")
+		require.Equal(t, http.StatusNoContent, ok.status)
+		require.Equal(t, "https://console.example.com", ok.header.Get("Access-Control-Allow-Origin"))
+		require.Contains(t, ok.header.Get("Access-Control-Allow-Headers"), "Authorization")
+		require.Equal(t, http.StatusForbidden, preflight("https://evil.example.com", "POST").status)
 
-	req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/probe", nil)
-	req.Header.Set("Origin", "https://console.example.com")
-	req.Header.Set("Authorization", "Bearer "+adminKey)
-	r := do(t, req)
-	require.Equal(t, http.StatusOK, r.status)
-	require.Equal(t, "https://console.example.com", r.header.Get("Access-Control-Allow-Origin"))
-	require.Contains(t, r.header.Get("Access-Control-Expose-Headers"), "RateLimit-Remaining")
+		req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/probe", nil)
+		req.Header.Set("Origin", "https://console.example.com")
+		req.Header.Set("Authorization", "Bearer "+adminKey)
+		r := do(t, req)
+		require.Equal(t, http.StatusOK, r.status)
+		require.Equal(t, "https://console.example.com", r.header.Get("Access-Control-Allow-Origin"))
+		require.Contains(t, r.header.Get("Access-Control-Expose-Headers"), "RateLimit-Remaining")
 
-	req.Header.Set("Origin", "https://evil.example.com")
-	require.Empty(t, do(t, req).header.Get("Access-Control-Allow-Origin"))
+		req.Header.Set("Origin", "https://evil.example.com")
+		require.Empty(t, do(t, req).header.Get("Access-Control-Allow-Origin"))
+	})
 }
 
 func TestConfigValidate(t *testing.T) {

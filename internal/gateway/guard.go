@@ -31,7 +31,7 @@ func (s *Service) Guard(rt httpx.Route, next http.Handler) http.Handler {
 	mutating := isMutating(rt.Method)
 	action := rt.Pattern()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := s.authn.authenticate(r)
+		p, err := s.authn.authenticateRequest(r)
 		if err != nil {
 			s.refuse(w, r, err)
 			return
@@ -39,7 +39,7 @@ func (s *Service) Guard(rt httpx.Route, next http.Handler) http.Handler {
 		if !p.Role.Can(rt.Permission) {
 			s.metrics.denied.WithLabelValues("forbidden").Inc()
 			if mutating {
-				s.record(r, p, action, http.StatusForbidden)
+				s.record(r.Context(), p, action, r.URL.Path, http.StatusForbidden)
 			}
 			httpx.WriteError(w, r, httpx.Errorf(http.StatusForbidden, "role %q may not %s (needs %s)", p.Role, action, rt.Permission))
 			return
@@ -69,13 +69,18 @@ func (s *Service) Guard(rt httpx.Route, next http.Handler) http.Handler {
 		}
 		rec := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		s.record(r, p, action, rec.status)
+		s.record(r.Context(), p, action, r.URL.Path, rec.status)
 	})
 }
 
-// refuse answers an authentication failure: 401 for bad or missing
-// credentials, 503 when the key store cannot be read.
+// refuse answers an authentication failure (see refusal).
 func (s *Service) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	httpx.WriteError(w, r, s.refusal(r.Context(), err))
+}
+
+// refusal is the answer to an authentication failure: 401 for bad or
+// missing credentials, 503 when the key store cannot be read.
+func (s *Service) refusal(ctx context.Context, err error) *httpx.Error {
 	var detail string
 	switch {
 	case errors.Is(err, errNoCredentials):
@@ -85,28 +90,29 @@ func (s *Service) refuse(w http.ResponseWriter, r *http.Request, err error) {
 		s.metrics.denied.WithLabelValues("invalid").Inc()
 		detail = "invalid credentials"
 	default:
-		s.log.ErrorContext(r.Context(), "authentication failed", "err", err, "request_id", httpx.RequestID(r.Context()))
-		httpx.WriteError(w, r, httpx.Errorf(http.StatusServiceUnavailable, "authentication is unavailable; try again shortly"))
-		return
+		s.log.ErrorContext(ctx, "authentication failed", "err", err, "request_id", httpx.RequestID(ctx))
+		return httpx.Errorf(http.StatusServiceUnavailable, "authentication is unavailable; try again shortly")
 	}
-	httpx.WriteError(w, r, &httpx.Error{
+	return &httpx.Error{
 		Status: http.StatusUnauthorized, Detail: detail,
 		Headers: http.Header{"Www-Authenticate": {authChallenge}},
-	})
+	}
 }
 
-// record appends an audit event. The change has happened whatever the
-// audit store says, so a failure is logged, not returned.
-func (s *Service) record(r *http.Request, p auth.Principal, action string, status int) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)
+// record appends an audit event for p's call of action on target (the
+// path), which ended with status; ctx carries the request ID. The change
+// has happened whatever the audit store says, so a failure is logged, not
+// returned.
+func (s *Service) record(ctx context.Context, p auth.Principal, action, target string, status int) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	e := &storage.AuditEvent{
 		Time: s.clock(), Actor: p.Subject, ActorName: p.Name, Role: string(p.Role),
-		Action: action, Target: r.URL.Path, Status: status, RequestID: httpx.RequestID(r.Context()),
+		Action: action, Target: target, Status: status, RequestID: httpx.RequestID(ctx),
 	}
 	if err := s.audit.Append(ctx, e); err != nil {
 		s.metrics.auditFailures.Inc()
-		s.log.ErrorContext(ctx, "audit record lost", "actor", p.Subject, "action", action, "target", r.URL.Path,
+		s.log.ErrorContext(ctx, "audit record lost", "actor", p.Subject, "action", action, "target", target,
 			"status", status, "request_id", e.RequestID, "err", err)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -23,7 +26,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	var opts []goleak.Option
+	for _, f := range BackgroundGoroutines {
+		opts = append(opts, goleak.IgnoreAnyFunction(f))
+	}
+	goleak.VerifyTestMain(m, opts...)
 }
 
 // adminKey is the bootstrap admin key of test gateways.
@@ -63,6 +70,10 @@ type fixture struct {
 	store storage.Store
 	clock *fakeClock
 	url   string
+	// edge serves a fixture with upstreams; registry holds its request
+	// metrics.
+	edge     *Edge
+	registry *prometheus.Registry
 }
 
 // probeRoutes answer with the caller's principal.
@@ -79,7 +90,52 @@ func probeRoutes() []httpx.Route {
 	}
 }
 
+// topology is where the routes a test's gateway guards run.
+type topology string
+
+const (
+	// inProcess: in the gateway's process, behind Guard (all mode).
+	inProcess topology = "in-process"
+	// split: in another process, behind InternalGuard, proxied by the
+	// gateway's edge (split mode).
+	split topology = "split"
+)
+
+var topologies = []topology{inProcess, split}
+
+// eachTopology runs test once per topology.
+func eachTopology(t *testing.T, test func(t *testing.T, top topology)) {
+	for _, top := range topologies {
+		t.Run(string(top), func(t *testing.T) {
+			t.Parallel()
+			test(t, top)
+		})
+	}
+}
+
 func newFixture(t *testing.T, cfg Config, edit func(*Deps)) *fixture {
+	t.Helper()
+	return newFixtureIn(t, inProcess, cfg, edit)
+}
+
+// probeService serves probeRoutes as a service of another process does,
+// checking identities on clock.
+func probeService(t *testing.T, clock func() time.Time) string {
+	t.Helper()
+	f, err := auth.NewForwarder(internalSecret)
+	require.NoError(t, err)
+	f.Clock = clock
+	guard := InternalGuard(f, slog.New(slog.DiscardHandler))
+	mux := http.NewServeMux()
+	for _, rt := range probeRoutes() {
+		mux.Handle(rt.Pattern(), guard(rt, httpx.Handle(rt.Handler)))
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func newFixtureIn(t *testing.T, top topology, cfg Config, edit func(*Deps)) *fixture {
 	t.Helper()
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "ossa.db"))
 	require.NoError(t, err)
@@ -90,12 +146,48 @@ func newFixture(t *testing.T, cfg Config, edit func(*Deps)) *fixture {
 	if edit != nil {
 		edit(&deps)
 	}
+	if top == split {
+		clock := deps.Clock
+		if clock == nil {
+			clock = time.Now
+		}
+		deps.InternalSecret = internalSecret
+		deps.Upstreams = append(deps.Upstreams, Upstream{Name: "probe", URL: probeService(t, clock), Routes: probeRoutes()})
+	}
 	svc, err := New(t.Context(), cfg, deps)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, svc.Close()) })
-	srv := httptest.NewServer(serve(svc, probeRoutes()))
-	t.Cleanup(srv.Close)
-	return &fixture{svc: svc, store: st, clock: clock, url: srv.URL}
+	f := &fixture{svc: svc, store: st, clock: clock}
+	if len(deps.Upstreams) == 0 {
+		srv := httptest.NewServer(serve(svc, probeRoutes()))
+		t.Cleanup(srv.Close)
+		f.url = srv.URL
+		return f
+	}
+	// With services to proxy to, the gateway serves as in split mode: on
+	// its edge, with the net/http chain behind it.
+	f.registry = prometheus.NewRegistry()
+	var local []httpx.Route
+	if top == inProcess {
+		local = probeRoutes()
+	}
+	edge, err := svc.Edge(EdgeConfig{
+		Fallback: serve(svc, local), BodyLimit: httpx.DefaultBodyLimit, ReadTimeout: 10 * time.Second,
+		Metrics: httpx.NewMetrics(f.registry), Log: slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- edge.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, edge.Shutdown(ctx))
+		require.NoError(t, <-served)
+	})
+	f.url, f.edge = "http://"+ln.Addr().String(), edge
+	return f
 }
 
 // serve mounts the gateway's routes and extra behind Guard, as the app does.
@@ -104,7 +196,8 @@ func serve(svc *Service, extra []httpx.Route) http.Handler {
 	for _, rt := range append(svc.Routes(), extra...) {
 		mux.Handle(rt.Pattern(), svc.Guard(rt, httpx.Handle(rt.Handler)))
 	}
-	return httpx.Chain(mux, httpx.RequestIDs(), svc.CORS())
+	mux.Handle("/", httpx.NotFound())
+	return httpx.Chain(mux, httpx.RequestIDs(), svc.CORS(), httpx.BodyLimit(httpx.DefaultBodyLimit))
 }
 
 // response is a decoded answer.

@@ -1,19 +1,18 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
-	"net/textproto"
 	"net/url"
-	"strings"
 	"sync"
+	"syscall"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/ossa-platform/ossa/internal/auth"
 	"github.com/ossa-platform/ossa/internal/httpx"
@@ -33,13 +32,9 @@ type Upstream struct {
 type upstream struct {
 	name  string
 	proxy *httputil.ReverseProxy
-
-	// The direct path (serveDirect), for a target of plain http with no
-	// path or query of its own; s is nil otherwise.
-	s         *Service
-	transport *directTransport
-	host      string // Host header
-	addr      string // host:port to dial
+	// target is the service's URL when it has no path, query or user of
+	// its own (the edge proxies such targets only); nil otherwise.
+	target *url.URL
 }
 
 func (s *Service) newUpstream(u Upstream, transport http.RoundTripper) (*upstream, error) {
@@ -48,9 +43,8 @@ func (s *Service) newUpstream(u Upstream, transport http.RoundTripper) (*upstrea
 		return nil, fmt.Errorf("upstream %s: URL %q must be an absolute http or https URL", u.Name, u.URL)
 	}
 	up := &upstream{name: u.Name}
-	if dt, ok := transport.(*directTransport); ok && target.Scheme == "http" && target.Path == "" && target.RawPath == "" &&
-		target.RawQuery == "" && !target.ForceQuery && target.User == nil && plainHost(target.Host) {
-		up.s, up.transport, up.host, up.addr = s, dt, target.Host, hostPort(target.Host)
+	if target.Path == "" && target.RawPath == "" && target.RawQuery == "" && !target.ForceQuery && target.User == nil && plainHost(target.Host) {
+		up.target = target
 	}
 	up.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -126,46 +120,52 @@ func (s *Service) rewrite(pr *httputil.ProxyRequest) {
 	}
 }
 
-// upstreamFailed answers a request the service did not: 503 when it cannot
-// be reached, 504 when it is too slow, 502 otherwise.
+// upstreamFailed answers a request the service did not (see
+// upstreamError).
 func (s *Service) upstreamFailed(w http.ResponseWriter, r *http.Request, name string, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		return // the client went away; nobody reads an answer
 	}
+	httpx.WriteError(w, r, s.upstreamError(r.Context(), name, r.Method, r.URL.Path, err))
+}
+
+// upstreamError logs and counts a request to service name that failed with
+// err, and returns the answer: 503 when the service cannot be reached, 504
+// when it is too slow, 502 otherwise.
+func (s *Service) upstreamError(ctx context.Context, name, method, path string, err error) *httpx.Error {
 	var (
 		status = http.StatusBadGateway
-		detail = fmt.Sprintf("service %s failed to answer; see gateway logs for request %s", name, httpx.RequestID(r.Context()))
+		detail = fmt.Sprintf("service %s failed to answer; see gateway logs for request %s", name, httpx.RequestID(ctx))
 		opErr  *net.OpError
-		netErr net.Error
+		// net.Error's Timeout, which fasthttp's timeout error has too.
+		timeout interface{ Timeout() bool }
 	)
 	switch {
-	case errors.As(err, &opErr) && opErr.Op == "dial":
+	case errors.As(err, &opErr) && opErr.Op == "dial", errors.Is(err, fasthttp.ErrNoFreeConns),
+		errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, syscall.ECONNREFUSED):
 		status = http.StatusServiceUnavailable
 		detail = fmt.Sprintf("service %s is unavailable; try again shortly", name)
-	case errors.As(err, &netErr) && netErr.Timeout():
+	case errors.As(err, &timeout) && timeout.Timeout():
 		status = http.StatusGatewayTimeout
 		detail = fmt.Sprintf("service %s did not answer in time", name)
 	}
 	s.metrics.upstreamErrors.WithLabelValues(name, fmt.Sprint(status)).Inc()
-	s.log.WarnContext(r.Context(), "upstream request failed", "service", name, "method", r.Method, "path", r.URL.Path,
-		"status", status, "request_id", httpx.RequestID(r.Context()), "err", err)
+	s.log.WarnContext(ctx, "upstream request failed", "service", name, "method", method, "path", path,
+		"status", status, "request_id", httpx.RequestID(ctx), "err", err)
 	he := &httpx.Error{Status: status, Detail: detail}
 	if status == http.StatusServiceUnavailable {
 		he.Headers = http.Header{"Retry-After": {"1"}}
 	}
-	httpx.WriteError(w, r, he)
+	return he
 }
 
 // proxyRoutes turns an upstream's route table into gateway routes whose
 // handler forwards the request.
-func (up *upstream) proxyRoutes(table []httpx.Route) []httpx.Route {
+func (s *Service) proxyRoutes(up *upstream, table []httpx.Route) []httpx.Route {
 	routes := make([]httpx.Route, len(table))
 	for i, rt := range table {
+		s.proxied[rt.Pattern()] = up
 		rt.Handler = func(w http.ResponseWriter, r *http.Request) error {
-			if up.s != nil && directRequest(r) {
-				up.serveDirect(w, r)
-				return nil
-			}
 			up.proxy.ServeHTTP(w, r)
 			return nil
 		}
@@ -182,44 +182,6 @@ var buffers = sync.Pool{New: func() any { return new([32 << 10]byte) }}
 func (bufferPool) Get() []byte  { return buffers.Get().(*[32 << 10]byte)[:] }
 func (bufferPool) Put(b []byte) { buffers.Put((*[32 << 10]byte)(b)) }
 
-// The direct path. ReverseProxy builds an outgoing request per request (a
-// copy of the request, its URL and its headers, a ProxyRequest, a client
-// trace for 1xx answers and its context) and the transport then writes it.
-// For what most calls are — a GET or HEAD without a body and without
-// connection-level headers — serveDirect writes the outgoing request
-// straight from the incoming one instead, with exactly the headers
-// ReverseProxy and rewrite would send, and answers as ReverseProxy does.
-// Anything else takes ReverseProxy.
-
-// directRequest reports whether r may take the direct path: GET or HEAD,
-// no body, none of the headers ReverseProxy treats specially (Connection
-// and what it names, TE, Upgrade), and headers, target and host that
-// writing by hand sends unchanged.
-func directRequest(r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		return false
-	}
-	if (r.Body != nil && r.Body != http.NoBody) || r.ContentLength != 0 || len(r.TransferEncoding) > 0 || r.Close {
-		return false
-	}
-	for _, k := range [...]string{"Connection", "Te", "Upgrade", "Trailer", "Proxy-Connection"} {
-		if _, ok := r.Header[k]; ok {
-			return false
-		}
-	}
-	for i := 0; i < len(r.Host); i++ {
-		if c := r.Host[i]; c < ' ' || c == 0x7f {
-			return false
-		}
-	}
-	for i := 0; i < len(r.RemoteAddr); i++ {
-		if c := r.RemoteAddr[i]; c < ' ' || c == 0x7f {
-			return false
-		}
-	}
-	return plainRequest(r, "host", r.URL.RequestURI())
-}
-
 // plainHost reports whether a target host can be written as it is.
 func plainHost(host string) bool {
 	for i := 0; i < len(host); i++ {
@@ -228,171 +190,4 @@ func plainHost(host string) bool {
 		}
 	}
 	return host != ""
-}
-
-// notForwarded are the headers the direct path does not copy from the
-// client: hop-by-hop headers (ReverseProxy's list), the X-Forwarded-*
-// and Forwarded that ReverseProxy removes in Rewrite mode (rewrite sets
-// its own), dropped, and those req.Write leaves out or writes itself.
-var notForwarded = map[string]bool{
-	"Connection": true, "Proxy-Connection": true, "Keep-Alive": true, "Proxy-Authenticate": true,
-	"Proxy-Authorization": true, "Te": true, "Trailer": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Forwarded": true, hdrXForwardedFor: true, hdrXForwardedHost: true, hdrXForwardedProto: true,
-	"Authorization": true, "X-Api-Key": true, "Cookie": true, auth.IdentityHeader: true, auth.SignatureHeader: true,
-	"Host": true, "User-Agent": true, "Content-Length": true,
-}
-
-// serveDirect proxies r, which directRequest accepted.
-func (up *upstream) serveDirect(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	reqID := httpx.RequestID(ctx)
-	var identity, signature string
-	p, signed := auth.FromContext(ctx)
-	if signed {
-		// Signed cannot fail for a Principal (plain strings marshal).
-		identity, signature, _ = up.s.forwarder.Signed(p, r.Method, r.URL.EscapedPath(), r.URL.RawQuery)
-	}
-	clientIP, _, ipErr := net.SplitHostPort(r.RemoteAddr)
-	write := func(bw *bufio.Writer) error {
-		line := func(k, v string) {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
-		}
-		bw.WriteString(r.Method)
-		bw.WriteByte(' ')
-		bw.WriteString(r.URL.RequestURI())
-		bw.WriteString(" HTTP/1.1\r\n")
-		line("Host", up.host)
-		// ReverseProxy sends the client's User-Agent, or none.
-		if ua := r.Header.Get("User-Agent"); ua != "" {
-			line("User-Agent", ua)
-		}
-		for k, vs := range r.Header {
-			if notForwarded[k] || (k == hdrRequestID && reqID != "") {
-				continue
-			}
-			for _, v := range vs {
-				line(k, v)
-			}
-		}
-		if ipErr == nil {
-			line(hdrXForwardedFor, clientIP)
-		}
-		line(hdrXForwardedHost, r.Host)
-		if r.TLS == nil {
-			line(hdrXForwardedProto, "http")
-		} else {
-			line(hdrXForwardedProto, "https")
-		}
-		if reqID != "" {
-			line(hdrRequestID, reqID)
-		}
-		if signed {
-			line(auth.IdentityHeader, identity)
-			line(auth.SignatureHeader, signature)
-		}
-		_, err := bw.WriteString("\r\n")
-		return err
-	}
-	resp, err := up.transport.roundTrip(r, up.addr, write)
-	if err != nil {
-		up.s.upstreamFailed(w, r, up.name, err)
-		return
-	}
-	defer resp.Body.Close()
-
-	// From here on as ReverseProxy.ServeHTTP, with ModifyResponse's
-	// removal of the service's copy of the request ID.
-	removeHopByHop(resp.Header)
-	if reqID != "" {
-		delete(resp.Header, hdrRequestID)
-	}
-	dst := w.Header()
-	for k, vv := range resp.Header {
-		if _, ok := dst[k]; ok {
-			dst[k] = append(dst[k], vv...)
-		} else {
-			dst[k] = vv // resp.Header is not used again
-		}
-	}
-	announcedTrailers := len(resp.Trailer)
-	if announcedTrailers > 0 {
-		keys := make([]string, 0, len(resp.Trailer))
-		for k := range resp.Trailer {
-			keys = append(keys, k)
-		}
-		dst.Add("Trailer", strings.Join(keys, ", "))
-	}
-	w.WriteHeader(resp.StatusCode)
-
-	// Server-sent events and answers of unknown length are flushed write
-	// by write (ReverseProxy's flush interval -1), others are not.
-	var flush func() error
-	if ct, _, _ := strings.Cut(resp.Header.Get("Content-Type"), ";"); resp.ContentLength == -1 ||
-		strings.EqualFold(strings.TrimSpace(ct), "text/event-stream") {
-		flush = http.NewResponseController(w).Flush
-		_ = flush()
-	}
-	buf := buffers.Get().(*[32 << 10]byte)
-	defer buffers.Put(buf)
-	for {
-		nr, rerr := resp.Body.Read(buf[:])
-		if rerr != nil && rerr != io.EOF && !errors.Is(rerr, context.Canceled) {
-			up.s.log.WarnContext(ctx, "httputil: ReverseProxy read error during body copy", "service", up.name, "err", rerr)
-		}
-		if nr > 0 {
-			nw, werr := w.Write(buf[:nr])
-			if werr == nil && nw != nr {
-				werr = io.ErrShortWrite
-			}
-			if werr != nil {
-				panic(http.ErrAbortHandler) // as ReverseProxy: the answer is broken off
-			}
-			if flush != nil {
-				_ = flush()
-			}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			panic(http.ErrAbortHandler)
-		}
-	}
-	resp.Body.Close() // now, to read the trailers
-	if len(resp.Trailer) > 0 {
-		// Force chunking, as ReverseProxy does.
-		_ = http.NewResponseController(w).Flush()
-	}
-	if len(resp.Trailer) == announcedTrailers {
-		for k, vv := range resp.Trailer {
-			for _, v := range vv {
-				dst.Add(k, v)
-			}
-		}
-		return
-	}
-	for k, vv := range resp.Trailer {
-		for _, v := range vv {
-			dst.Add(http.TrailerPrefix+k, v)
-		}
-	}
-}
-
-// removeHopByHop removes the headers named in Connection and the
-// hop-by-hop headers, as ReverseProxy does with an answer.
-func removeHopByHop(h http.Header) {
-	for _, f := range h["Connection"] {
-		for sf := range strings.SplitSeq(f, ",") {
-			if sf = textproto.TrimString(sf); sf != "" {
-				h.Del(sf)
-			}
-		}
-	}
-	for _, k := range [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
-		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"} {
-		delete(h, k)
-	}
 }

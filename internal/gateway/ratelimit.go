@@ -40,8 +40,22 @@ type rateResult struct {
 // instead of Header.Set's eight.
 func (r rateResult) setHeaders(h http.Header) {
 	var buf [4 * 20]byte
-	b := buf[:0]
-	var end [4]int
+	nums, end := r.headerValues(buf[:0])
+	s := string(nums)
+	v := make([]string, 4)
+	v[0], v[1], v[2], v[3] = s[:end[0]], s[end[0]:end[1]], s[end[1]:end[2]], s[end[2]:end[3]]
+	h["Ratelimit-Limit"], h["Ratelimit-Remaining"], h["Ratelimit-Reset"] = v[0:1:1], v[1:2:2], v[2:3:3]
+	if !r.allowed {
+		h["Retry-After"] = v[3:4:4]
+	}
+}
+
+// rateHeaders are the names of the values of headerValues, in order.
+var rateHeaders = [4]string{"Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset", "Retry-After"}
+
+// headerValues appends the values of rateHeaders to b, one after the
+// other: value i ends at end[i]. Retry-After is empty unless denied.
+func (r rateResult) headerValues(b []byte) (_ []byte, end [4]int) {
 	b = strconv.AppendInt(b, int64(r.burst), 10)
 	end[0] = len(b)
 	b = strconv.AppendInt(b, int64(max(r.remaining, 0)), 10)
@@ -52,13 +66,7 @@ func (r rateResult) setHeaders(h http.Header) {
 		b = strconv.AppendInt(b, int64(max(ceilSeconds(r.retryAfter), 1)), 10)
 	}
 	end[3] = len(b)
-	nums := string(b)
-	v := make([]string, 4)
-	v[0], v[1], v[2], v[3] = nums[:end[0]], nums[end[0]:end[1]], nums[end[1]:end[2]], nums[end[2]:end[3]]
-	h["Ratelimit-Limit"], h["Ratelimit-Remaining"], h["Ratelimit-Reset"] = v[0:1:1], v[1:2:2], v[2:3:3]
-	if !r.allowed {
-		h["Retry-After"] = v[3:4:4]
-	}
+	return b, end
 }
 
 func ceilSeconds(d time.Duration) int {

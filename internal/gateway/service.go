@@ -64,9 +64,11 @@ type Service struct {
 	limiter   limiter
 	rdb       *redis.Client
 	forwarder *auth.Forwarder
-	transport *directTransport
+	transport *http.Transport
 	routes    []httpx.Route
-	openAPI   []byte
+	// proxied maps the pattern of each proxied route to its service.
+	proxied map[string]*upstream
+	openAPI []byte
 
 	// bg lives as long as the service; the JWKS refresh runs under it.
 	bg     context.Context
@@ -143,13 +145,14 @@ func (s *Service) setup(ctx context.Context, deps Deps) error {
 		}
 		f.Clock = s.clock
 		s.forwarder = f
-		s.transport = newDirectTransport(s.cfg.UpstreamTimeout)
+		s.transport = newTransport(s.cfg.UpstreamTimeout)
+		s.proxied = map[string]*upstream{}
 		for _, u := range deps.Upstreams {
 			up, err := s.newUpstream(u, s.transport)
 			if err != nil {
 				return fmt.Errorf("gateway: %w", err)
 			}
-			s.routes = append(s.routes, up.proxyRoutes(u.Routes)...)
+			s.routes = append(s.routes, s.proxyRoutes(up, u.Routes)...)
 			if len(u.OpenAPI) > 0 {
 				fragments = append(fragments, u.OpenAPI)
 			}
@@ -222,7 +225,7 @@ func (s *Service) Ready(ctx context.Context) error {
 func (s *Service) Close() error {
 	s.stopBg()
 	if s.transport != nil {
-		s.transport.close()
+		s.transport.CloseIdleConnections()
 	}
 	if s.rdb != nil {
 		if err := s.rdb.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
@@ -230,4 +233,14 @@ func (s *Service) Close() error {
 		}
 	}
 	return nil
+}
+
+// newTransport is the client of the net/http proxy, which serves what the
+// edge leaves to it (streams, above all): answers must start within
+// timeout, and may then run on.
+func newTransport(timeout time.Duration) *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.ResponseHeaderTimeout = timeout
+	return t
 }
