@@ -70,8 +70,11 @@ type Edge struct {
 	matcher  *http.ServeMux
 	matchers sync.Pool // of *http.Request, to ask matcher with
 	// base is the parent of requests' contexts: they outlive no request,
-	// and a shutdown must not cancel requests being drained.
-	base context.Context
+	// and a shutdown must not cancel requests being drained. draining,
+	// the parent of streams' contexts, ends when a shutdown begins.
+	base     context.Context
+	draining context.Context
+	drain    context.CancelFunc
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -97,10 +100,16 @@ type edgeUpstream struct {
 	client *fasthttp.HostClient
 }
 
-// fallbackRoute marks the gateway's own routes in Edge.matcher.
-type fallbackRoute struct{}
+// fallbackRoute and streamRoute mark, in Edge.matcher, the routes the
+// edge leaves to the fallback: streamRoute those whose answers stream
+// (Route.Streams), fallbackRoute the others.
+type (
+	fallbackRoute struct{}
+	streamRoute   struct{}
+)
 
 func (fallbackRoute) ServeHTTP(http.ResponseWriter, *http.Request) {}
+func (streamRoute) ServeHTTP(http.ResponseWriter, *http.Request)   {}
 
 // Largest answer the edge reads whole from a service (larger: 502); and
 // the buffer for request and answer headers, which bounds their size.
@@ -115,13 +124,20 @@ func (s *Service) Edge(cfg EdgeConfig) (*Edge, error) {
 		return nil, errors.New("gateway edge: Fallback, Metrics and Log are required")
 	}
 	e := &Edge{s: s, cfg: cfg, matcher: http.NewServeMux(), base: context.WithoutCancel(s.bg)}
+	e.draining, e.drain = context.WithCancel(e.base)
 	// The adaptor makes the fasthttp request the http.Request's context;
 	// it is reused once the handler returns, while http.Transport may
 	// still look at its request's context. So each request gets a context
-	// of its own. Like net/http's, it does not end when a shutdown begins:
-	// requests drain.
+	// of its own. Like net/http's, it does not end when a shutdown begins,
+	// so that requests drain; but streams and long polls would hold the
+	// shutdown to its deadline, so theirs ends then (clients resume
+	// streams with Last-Event-ID).
 	e.fallback = fasthttpadaptor.NewFastHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithCancel(e.base)
+		parent := e.base
+		if h, _ := e.matcher.Handler(r); h == (streamRoute{}) {
+			parent = e.draining
+		}
+		ctx, cancel := context.WithCancel(parent)
 		defer cancel()
 		cfg.Fallback.ServeHTTP(w, r.WithContext(ctx))
 	}))
@@ -129,7 +145,11 @@ func (s *Service) Edge(cfg EdgeConfig) (*Edge, error) {
 	ups := map[*upstream]*edgeUpstream{}
 	for _, rt := range s.routes {
 		pr, proxied := s.proxied[rt.Pattern()]
-		if !proxied || rt.Streams || pr.target == nil {
+		switch {
+		case rt.Streams:
+			e.matcher.Handle(rt.Pattern(), streamRoute{})
+			continue
+		case !proxied || pr.target == nil:
 			e.matcher.Handle(rt.Pattern(), fallbackRoute{})
 			continue
 		}
@@ -234,13 +254,15 @@ func (e *Edge) Serve(ln net.Listener) error {
 	return err
 }
 
-// Shutdown stops taking connections and waits until those open are idle or
-// ctx ends; then it closes the connections to services.
+// Shutdown stops taking connections, ends the streams it proxies, and
+// waits until the connections open are idle or ctx ends; then it closes
+// the connections to services.
 func (e *Edge) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.shutDown = true
 	started := e.ln != nil
 	e.mu.Unlock()
+	e.drain()
 	var err error
 	if started {
 		err = e.server.ShutdownWithContext(ctx)

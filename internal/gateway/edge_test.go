@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -265,4 +266,76 @@ func TestEdgeShutdownDrains(t *testing.T) {
 	r := <-answered
 	require.Equal(t, http.StatusOK, r.status, "%s", r.raw)
 	require.Equal(t, "yes", r.body["done"])
+}
+
+// A client that leaves an event stream ends the service's stream too.
+func TestEdgeStreamEndsWithClient(t *testing.T) {
+	t.Parallel()
+	gone := make(chan struct{})
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			fmt.Fprint(w, ": keep-alive\n\n")
+			http.NewResponseController(w).Flush()
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				close(gone)
+				return
+			case <-t.Context().Done(): // the test failed: let the cleanup stop
+				return
+			}
+		}
+	}))
+	t.Cleanup(svc.Close)
+	f := proxyFixture(t, svc.URL, (&service{}).routes())
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, ": keep-alive\n", line)
+	require.NoError(t, resp.Body.Close())
+	select {
+	case <-gone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the service's stream outlived the client's")
+	}
+}
+
+// A shutdown ends the streams the edge proxies instead of waiting out its
+// deadline for them.
+func TestEdgeShutdownEndsStreams(t *testing.T) {
+	t.Parallel()
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, ": open\n\n")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-t.Context().Done(): // the test failed: let the cleanup stop
+		}
+	}))
+	t.Cleanup(svc.Close)
+	f := proxyFixture(t, svc.URL, (&service{}).routes())
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	events := bufio.NewReader(resp.Body)
+	line, err := events.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, ": open\n", line)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	require.NoError(t, f.edge.Shutdown(ctx))
+	require.Less(t, time.Since(start), 5*time.Second, "the stream held the shutdown")
+	_, err = io.ReadAll(events)
+	require.NoError(t, err, "the stream ends cleanly")
 }

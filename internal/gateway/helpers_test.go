@@ -184,7 +184,12 @@ func newFixtureIn(t *testing.T, top topology, cfg Config, edit func(*Deps)) *fix
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		require.NoError(t, edge.Shutdown(ctx))
-		require.NoError(t, <-served)
+		select {
+		case err := <-served:
+			require.NoError(t, err)
+		case <-ctx.Done():
+			t.Error("the edge still serves after Shutdown")
+		}
 	})
 	f.url, f.edge = "http://"+ln.Addr().String(), edge
 	return f
