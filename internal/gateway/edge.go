@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -291,11 +292,7 @@ func (e *Edge) match(ctx *fasthttp.RequestCtx) *edgeRoute {
 	if method == "" {
 		return nil
 	}
-	uri := h.RequestURI()
-	path, query := uri, []byte(nil)
-	if i := indexByte(uri, '?'); i >= 0 {
-		path, query = uri[:i], uri[i+1:]
-	}
+	path, query, _ := bytes.Cut(h.RequestURI(), []byte{'?'})
 	if !plainPath(path) || !plainText(query) || !plainText(h.Host()) || !plainConnection(h) {
 		return nil
 	}
@@ -326,15 +323,6 @@ func proxiedMethod(h *fasthttp.RequestHeader) string {
 		return http.MethodHead
 	}
 	return ""
-}
-
-func indexByte(b []byte, c byte) int {
-	for i := range b {
-		if b[i] == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // plainPath reports whether path is an absolute path that ServeMux routes
@@ -378,23 +366,19 @@ func plainConnection(h *fasthttp.RequestHeader) bool {
 	if h.Peek("Upgrade") != nil || h.Peek("Te") != nil || h.Peek("Trailer") != nil {
 		return false
 	}
-	switch c := h.Peek("Connection"); {
-	case c == nil, string(c) == "close", string(c) == "keep-alive",
-		string(c) == "Close", string(c) == "Keep-Alive":
-		return true
-	}
-	return false
+	c := h.Peek("Connection")
+	return c == nil || bytes.EqualFold(c, []byte("close")) || bytes.EqualFold(c, []byte("keep-alive"))
 }
 
 // edgeCall is one request on the edge's own path.
 type edgeCall struct {
-	ctx       *fasthttp.RequestCtx
-	rt        *edgeRoute
-	path      string
-	requestID string
-	rctx      context.Context // carries the request ID
-	principal auth.Principal
-	rate      *rateResult // set once the limiter decided
+	ctx         *fasthttp.RequestCtx
+	rt          *edgeRoute
+	path, query string // as sent: plain (see match)
+	requestID   string
+	rctx        context.Context // carries the request ID
+	principal   auth.Principal
+	rate        *rateResult // set once the limiter decided
 }
 
 // proxy serves a request the edge proxies itself: Guard, then the proxy, in
@@ -405,7 +389,8 @@ func (e *Edge) proxy(ctx *fasthttp.RequestCtx, rt *edgeRoute) {
 	defer done()
 	id := httpx.AcceptRequestID(string(ctx.Request.Header.Peek(httpx.RequestIDHeader)))
 	c := &edgeCall{ctx: ctx, rt: rt, requestID: id, rctx: httpx.WithRequestID(e.base, id)}
-	c.path, _, _ = cutQuery(ctx.Request.Header.RequestURI())
+	path, query, _ := bytes.Cut(ctx.Request.Header.RequestURI(), []byte{'?'})
+	c.path, c.query = string(path), string(query)
 	defer func() {
 		if v := recover(); v != nil {
 			e.s.log.ErrorContext(c.rctx, "handler panicked", "method", string(ctx.Method()), "path", c.path,
@@ -418,6 +403,13 @@ func (e *Edge) proxy(ctx *fasthttp.RequestCtx, rt *edgeRoute) {
 			Bytes: int64(len(ctx.Response.Body())), Elapsed: time.Since(start), RequestID: id,
 		})
 	}()
+	if body := ctx.Request.Body(); int64(len(body)) > e.cfg.BodyLimit {
+		// fasthttp refuses such bodies before this (unreadable); kept for
+		// a server configured otherwise.
+		e.problem(c, httpx.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes exceeds the limit of %d bytes",
+			len(body), e.cfg.BodyLimit))
+		return
+	}
 	if rt.permission == "" {
 		// Public, as Guard lets it be: no identity, limit or audit.
 		e.forward(c)
@@ -435,21 +427,10 @@ func (e *Edge) proxy(ctx *fasthttp.RequestCtx, rt *edgeRoute) {
 	e.decorate(c)
 }
 
-func cutQuery(uri []byte) (path, query string, ok bool) {
-	if i := indexByte(uri, '?'); i >= 0 {
-		return string(uri[:i]), string(uri[i+1:]), true
-	}
-	return string(uri), "", false
-}
-
 // guard is Service.Guard on the edge: authentication, authorisation, the
 // caller's rate limit. It returns the refusal to answer with.
 func (e *Edge) guard(c *edgeCall) error {
 	s, h := e.s, &c.ctx.Request.Header
-	if int64(len(c.ctx.Request.Body())) > e.cfg.BodyLimit {
-		return httpx.Errorf(http.StatusRequestEntityTooLarge, "request body of %d bytes exceeds the limit of %d bytes",
-			len(c.ctx.Request.Body()), e.cfg.BodyLimit)
-	}
 	p, err := s.authn.authenticate(c.rctx, string(h.Peek("Authorization")), string(h.Peek("X-Api-Key")))
 	if err != nil {
 		return s.refusal(c.rctx, err)
@@ -487,7 +468,7 @@ func (e *Edge) forward(c *edgeCall) {
 	out := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(out)
 	for k, v := range in.Header.All() {
-		if !forwardedHeader(k) {
+		if !keptAtEdge(k) {
 			out.Header.AddBytesKV(k, v)
 		}
 	}
@@ -509,10 +490,9 @@ func (e *Edge) forward(c *edgeCall) {
 	}
 	oh.Set(hdrXForwardedProto, proto)
 	oh.Set(hdrRequestID, c.requestID)
-	path, query, _ := cutQuery(in.Header.RequestURI())
 	if c.rt.permission != "" {
 		// Signed cannot fail for a Principal (plain strings marshal).
-		identity, signature, _ := e.s.forwarder.Signed(c.principal, string(in.Header.Method()), path, query)
+		identity, signature, _ := e.s.forwarder.Signed(c.principal, string(in.Header.Method()), c.path, c.query)
 		oh.Set(auth.IdentityHeader, identity)
 		oh.Set(auth.SignatureHeader, signature)
 	}
@@ -523,7 +503,7 @@ func (e *Edge) forward(c *edgeCall) {
 	resp := &c.ctx.Response
 	if err := up.client.Do(out, resp); err != nil {
 		resp.Reset()
-		e.problem(c, e.s.upstreamError(c.rctx, up.name, string(in.Header.Method()), path, err))
+		e.problem(c, e.s.upstreamError(c.rctx, up.name, string(in.Header.Method()), c.path, err))
 		return
 	}
 	// The client's connection is not the service's: its Connection: close
@@ -535,11 +515,11 @@ func (e *Edge) forward(c *edgeCall) {
 	}
 }
 
-// forwardedHeader reports whether the client's header k stays at the edge:
+// keptAtEdge reports whether the client's header k stays at the edge:
 // what rewrite and ReverseProxy leave out (hop-by-hop headers, forwarding
 // headers the edge sets itself, credentials and identity headers), and
 // what fasthttp writes itself.
-func forwardedHeader(k []byte) bool {
+func keptAtEdge(k []byte) bool {
 	switch string(k) {
 	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
 		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Expect",
