@@ -272,7 +272,7 @@ func TestEdgeShutdownDrains(t *testing.T) {
 func TestEdgeStreamEndsWithClient(t *testing.T) {
 	t.Parallel()
 	gone := make(chan struct{})
-	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	svc := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
@@ -288,17 +288,9 @@ func TestEdgeStreamEndsWithClient(t *testing.T) {
 				return
 			}
 		}
-	}))
-	t.Cleanup(svc.Close)
-	f := proxyFixture(t, svc.URL, (&service{}).routes())
-	req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/stream", nil)
-	req.Header.Set("Authorization", "Bearer "+adminKey)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	line, err := bufio.NewReader(resp.Body).ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, ": keep-alive\n", line)
-	require.NoError(t, resp.Body.Close())
+	})
+	_, _, stream := streamThroughEdge(t, svc, ": keep-alive\n")
+	require.NoError(t, stream.Close())
 	select {
 	case <-gone:
 	case <-time.After(10 * time.Second):
@@ -310,7 +302,7 @@ func TestEdgeStreamEndsWithClient(t *testing.T) {
 // deadline for them.
 func TestEdgeShutdownEndsStreams(t *testing.T) {
 	t.Parallel()
-	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	svc := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, ": open\n\n")
 		http.NewResponseController(w).Flush()
@@ -318,24 +310,34 @@ func TestEdgeShutdownEndsStreams(t *testing.T) {
 		case <-r.Context().Done():
 		case <-t.Context().Done(): // the test failed: let the cleanup stop
 		}
-	}))
-	t.Cleanup(svc.Close)
-	f := proxyFixture(t, svc.URL, (&service{}).routes())
-	req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/stream", nil)
-	req.Header.Set("Authorization", "Bearer "+adminKey)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	events := bufio.NewReader(resp.Body)
-	line, err := events.ReadString('\n')
-	require.NoError(t, err)
-	require.Equal(t, ": open\n", line)
+	})
+	f, events, _ := streamThroughEdge(t, svc, ": open\n")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	start := time.Now()
 	require.NoError(t, f.edge.Shutdown(ctx))
 	require.Less(t, time.Since(start), 5*time.Second, "the stream held the shutdown")
-	_, err = io.ReadAll(events)
+	_, err := io.ReadAll(events)
 	require.NoError(t, err, "the stream ends cleanly")
+}
+
+// streamThroughEdge serves handler as the things service and opens its
+// /api/v1/stream through the edge. It returns the fixture, the stream after
+// its first line (which must be first) and its body, to close early.
+func streamThroughEdge(t *testing.T, handler http.HandlerFunc, first string) (*fixture, *bufio.Reader, io.Closer) {
+	t.Helper()
+	svc := httptest.NewServer(handler)
+	t.Cleanup(svc.Close)
+	f := proxyFixture(t, svc.URL, (&service{}).routes())
+	req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/stream", nil)
+	req.Header.Set("Authorization", "Bearer "+adminKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	t.Cleanup(func() { resp.Body.Close() })
+	events := bufio.NewReader(resp.Body)
+	line, err := events.ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, first, line)
+	return f, events, resp.Body
 }
