@@ -242,5 +242,8 @@ func newTransport(timeout time.Duration) *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
 	t.ResponseHeaderTimeout = timeout
+	// Pass the client's Accept-Encoding through, and the answer as it
+	// comes, rather than ask for gzip and unpack it here.
+	t.DisableCompression = true
 	return t
 }
