@@ -160,6 +160,8 @@ func TestEdgeRefusals(t *testing.T) {
 	// A request fasthttp cannot read gets a problem too.
 	resp = raw("GET /api/v1/things HTTP/1.1\r\nHost: gw\r\nContent-Length: x\r\n\r\n")
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	resp = raw("GET /api/v1/things HTTP/1.1\r\nHost: gw\r\nX-Big: " + strings.Repeat("b", headerBuffer) + "\r\n\r\n")
+	require.Equal(t, http.StatusRequestHeaderFieldsTooLarge, resp.StatusCode)
 
 	req, _ := http.NewRequest(http.MethodGet, f.url+"/api/v1/things", nil)
 	req.Header.Set("X-Request-ID", "bad id with spaces")
