@@ -78,6 +78,17 @@ type envOption func(*envOptions)
 
 func withConfig(fn func(*Config)) envOption { return func(o *envOptions) { fn(&o.cfg) } }
 func onPostgres() envOption                 { return func(o *envOptions) { o.postgres = true } }
+
+// eachDriver runs test in parallel on SQLite and on PostgreSQL, with the
+// newEnv option that picks the driver.
+func eachDriver(t *testing.T, test func(t *testing.T, driver envOption)) {
+	for name, driver := range map[string]envOption{"sqlite": func(*envOptions) {}, "postgres": onPostgres()} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, driver)
+		})
+	}
+}
 func withDispatcher(d dispatch.Dispatcher) envOption {
 	return func(o *envOptions) { o.dispatcher = d }
 }

@@ -21,43 +21,36 @@ import (
 // drivers.
 func TestTaskRunsToCompletion(t *testing.T) {
 	t.Parallel()
-	for _, db := range []string{"sqlite", "postgres"} {
-		t.Run(db, func(t *testing.T) {
-			t.Parallel()
-			var opts []envOption
-			if db == "postgres" {
-				opts = append(opts, onPostgres())
-			}
-			e := newEnv(t, opts...)
-			agent := newFakeAgent(t, nil)
-			a := e.addAgent(agentSpec{name: "summarizer", capabilities: []string{"summarization"}, endpoint: agent.srv.URL})
-			e.addAgent(agentSpec{name: "translator", capabilities: []string{"translation"}, endpoint: agent.srv.URL})
+	eachDriver(t, func(t *testing.T, driver envOption) {
+		e := newEnv(t, driver)
+		agent := newFakeAgent(t, nil)
+		a := e.addAgent(agentSpec{name: "summarizer", capabilities: []string{"summarization"}, endpoint: agent.srv.URL})
+		e.addAgent(agentSpec{name: "translator", capabilities: []string{"translation"}, endpoint: agent.srv.URL})
 
-			task := e.submit(SubmitRequest{Capability: "summarization", Input: json.RawMessage(`{"text":"hello"}`)})
-			require.Equal(t, storage.TaskSubmitted, task.State)
-			require.Equal(t, 2, task.Priority, "default priority")
-			require.Equal(t, "10s", task.Timeout)
+		task := e.submit(SubmitRequest{Capability: "summarization", Input: json.RawMessage(`{"text":"hello"}`)})
+		require.Equal(t, storage.TaskSubmitted, task.State)
+		require.Equal(t, 2, task.Priority, "default priority")
+		require.Equal(t, "10s", task.Timeout)
 
-			done := e.waitState(task.ID, storage.TaskCompleted)
-			require.JSONEq(t, `{"text":"hello"}`, string(done.Output))
-			require.Equal(t, &AgentRef{ID: a.ID, Name: "summarizer"}, done.AssignedAgent)
-			require.Equal(t, 1, done.Attempts)
-			require.False(t, done.FinishedAt.IsZero())
+		done := e.waitState(task.ID, storage.TaskCompleted)
+		require.JSONEq(t, `{"text":"hello"}`, string(done.Output))
+		require.Equal(t, &AgentRef{ID: a.ID, Name: "summarizer"}, done.AssignedAgent)
+		require.Equal(t, 1, done.Attempts)
+		require.False(t, done.FinishedAt.IsZero())
 
-			agent.mu.Lock()
-			require.Len(t, agent.calls, 1)
-			require.Equal(t, dispatch.TaskRequest{TaskID: task.ID, Capability: "summarization", Input: json.RawMessage(`{"text":"hello"}`),
-				Attempt: 1, Deadline: agent.calls[0].Deadline}, agent.calls[0])
-			agent.mu.Unlock()
+		agent.mu.Lock()
+		require.Len(t, agent.calls, 1)
+		require.Equal(t, dispatch.TaskRequest{TaskID: task.ID, Capability: "summarization", Input: json.RawMessage(`{"text":"hello"}`),
+			Attempt: 1, Deadline: agent.calls[0].Deadline}, agent.calls[0])
+		agent.mu.Unlock()
 
-			var states []storage.TaskState
-			for i, ev := range e.events(task.ID) {
-				require.EqualValues(t, i+1, ev.Seq)
-				states = append(states, ev.State)
-			}
-			require.Equal(t, []storage.TaskState{storage.TaskSubmitted, storage.TaskWorking, storage.TaskCompleted}, states)
-		})
-	}
+		var states []storage.TaskState
+		for i, ev := range e.events(task.ID) {
+			require.EqualValues(t, i+1, ev.Seq)
+			states = append(states, ev.State)
+		}
+		require.Equal(t, []storage.TaskState{storage.TaskSubmitted, storage.TaskWorking, storage.TaskCompleted}, states)
+	})
 }
 
 func TestSubmitRefusesBadInput(t *testing.T) {
@@ -162,8 +155,6 @@ func mustRequest(t *testing.T, method, url, body string, headers map[string]stri
 	return req
 }
 
-// An agent answering 5xx or garbage is retried, then the task fails with
-// what the agent said.
 // Submissions that arrive together share a transaction. Several with one
 // new key race into it: the key's uniqueness fails the shared batch, and the
 // group commit then creates each task alone, so that one keyed submission
@@ -171,55 +162,50 @@ func mustRequest(t *testing.T, method, url, body string, headers map[string]stri
 // task, and none fails.
 func TestConcurrentSubmissionsRacingForAKey(t *testing.T) {
 	t.Parallel()
-	for _, db := range []string{"sqlite", "postgres"} {
-		t.Run(db, func(t *testing.T) {
-			t.Parallel()
-			var opts []envOption
-			if db == "postgres" {
-				opts = append(opts, onPostgres())
-			}
-			e := newEnv(t, opts...)
-			agent := newFakeAgent(t, nil)
-			e.addAgent(agentSpec{name: "summarizer", capabilities: []string{"summarization"}, endpoint: agent.srv.URL})
-			ctx := context.Background()
-			req := SubmitRequest{Capability: "summarization"}
-			const n = 40
-			ids := make([]string, n)
-			var wg sync.WaitGroup
-			for i := range n {
-				wg.Go(func() {
-					key := ""
-					if i%4 == 0 {
-						key = "shared"
-					}
-					task, err := e.client.Submit(ctx, req, key)
-					require.NoError(t, err)
-					ids[i] = task.ID
-				})
-			}
-			wg.Wait()
-			distinct := map[string]bool{}
-			for i, id := range ids {
+	eachDriver(t, func(t *testing.T, driver envOption) {
+		e := newEnv(t, driver)
+		agent := newFakeAgent(t, nil)
+		e.addAgent(agentSpec{name: "summarizer", capabilities: []string{"summarization"}, endpoint: agent.srv.URL})
+		ctx := context.Background()
+		req := SubmitRequest{Capability: "summarization"}
+		const n = 40
+		ids := make([]string, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				key := ""
 				if i%4 == 0 {
-					require.Equal(t, ids[0], id, "keyed submission %d got the one keyed task", i)
+					key = "shared"
 				}
-				distinct[id] = true
-			}
-			require.Len(t, distinct, n-n/4+1, "every unkeyed submission got its own task")
-			var all []Task
-			for cursor := ""; ; {
-				page, err := e.client.List(ctx, ListOptions{Cursor: cursor, Limit: 500})
+				task, err := e.client.Submit(ctx, req, key)
 				require.NoError(t, err)
-				all = append(all, page.Tasks...)
-				if cursor = page.NextCursor; cursor == "" {
-					break
-				}
+				ids[i] = task.ID
+			})
+		}
+		wg.Wait()
+		distinct := map[string]bool{}
+		for i, id := range ids {
+			if i%4 == 0 {
+				require.Equal(t, ids[0], id, "keyed submission %d got the one keyed task", i)
 			}
-			require.Len(t, all, len(distinct), "nothing more was stored")
-		})
-	}
+			distinct[id] = true
+		}
+		require.Len(t, distinct, n-n/4+1, "every unkeyed submission got its own task")
+		var all []Task
+		for cursor := ""; ; {
+			page, err := e.client.List(ctx, ListOptions{Cursor: cursor, Limit: 500})
+			require.NoError(t, err)
+			all = append(all, page.Tasks...)
+			if cursor = page.NextCursor; cursor == "" {
+				break
+			}
+		}
+		require.Len(t, all, len(distinct), "nothing more was stored")
+	})
 }
 
+// An agent answering 5xx or garbage is retried, then the task fails with
+// what the agent said.
 func TestAgentErrorsAreRetriedThenFail(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
