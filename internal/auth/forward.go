@@ -103,11 +103,8 @@ func (f *Forwarder) Sign(h http.Header, p Principal, method, path, query string)
 	if err != nil {
 		return err
 	}
-	// Set under the canonical keys (both constants are canonical), the
-	// values sharing one slice: this runs on every proxied request.
-	v := make([]string, 2)
-	v[0], v[1] = id, sig
-	h[IdentityHeader], h[SignatureHeader] = v[0:1:1], v[1:2:2]
+	h.Set(IdentityHeader, id)
+	h.Set(SignatureHeader, sig)
 	return nil
 }
 

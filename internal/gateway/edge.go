@@ -468,7 +468,7 @@ func (e *Edge) forward(c *edgeCall) {
 	out := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(out)
 	for k, v := range in.Header.All() {
-		if !keptAtEdge(k) {
+		if !keptAtEdge[string(k)] {
 			out.Header.AddBytesKV(k, v)
 		}
 	}
@@ -515,21 +515,20 @@ func (e *Edge) forward(c *edgeCall) {
 	}
 }
 
-// keptAtEdge reports whether the client's header k stays at the edge:
-// what rewrite and ReverseProxy leave out (hop-by-hop headers, forwarding
-// headers the edge sets itself, credentials and identity headers), and
-// what fasthttp writes itself.
-func keptAtEdge(k []byte) bool {
-	switch string(k) {
-	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
+// keptAtEdge are the client's headers that stay at the edge: those
+// dropped for every proxy, hop-by-hop headers, the forwarding headers the
+// edge sets itself, and what fasthttp writes itself.
+var keptAtEdge = func() map[string]bool {
+	kept := map[string]bool{}
+	for _, k := range append(dropped[:],
+		"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization",
 		"Te", "Trailer", "Transfer-Encoding", "Upgrade", "Expect",
 		"Forwarded", hdrXForwardedFor, hdrXForwardedHost, hdrXForwardedProto, hdrRequestID,
-		"Authorization", "X-Api-Key", "Cookie", auth.IdentityHeader, auth.SignatureHeader,
-		"Host", "Content-Length":
-		return true
+		"Host", "Content-Length") {
+		kept[k] = true
 	}
-	return false
-}
+	return kept
+}()
 
 // decorate adds what every answer of the edge carries: the request ID, the
 // caller's rate limit and CORS headers, as the net/http chain's

@@ -75,8 +75,7 @@ func (s *Service) newUpstream(u Upstream, transport http.RoundTripper) (*upstrea
 	return up, nil
 }
 
-// Canonical forms of the headers the proxy sets or removes: the map is
-// written directly, without Header.Set's canonicalisation, on every request.
+// Canonical forms of the headers the proxies set.
 const (
 	hdrXForwardedFor   = "X-Forwarded-For"
 	hdrXForwardedHost  = "X-Forwarded-Host"
@@ -89,30 +88,17 @@ const (
 // a client's own identity headers go. Canonical forms.
 var dropped = [...]string{"Authorization", "X-Api-Key", "Cookie", auth.IdentityHeader, auth.SignatureHeader}
 
-// rewrite prepares the request to a service: what
-// httputil.ProxyRequest.SetXForwarded does (ReverseProxy has removed the
-// client's X-Forwarded-* already), minus the client's credentials, plus the
-// request ID and the signed identity. The values share one allocation.
+// rewrite prepares the request to a service: X-Forwarded-* (ReverseProxy
+// has removed the client's), minus the client's credentials, plus the
+// request ID and the signed identity.
 func (s *Service) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetXForwarded()
 	h := pr.Out.Header
 	for _, k := range dropped {
 		delete(h, k)
 	}
-	v := make([]string, 4)
-	if clientIP, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
-		v[0] = clientIP
-		h[hdrXForwardedFor] = v[0:1:1]
-	} else {
-		delete(h, hdrXForwardedFor)
-	}
-	v[1], v[2] = pr.In.Host, "http"
-	if pr.In.TLS != nil {
-		v[2] = "https"
-	}
-	h[hdrXForwardedHost], h[hdrXForwardedProto] = v[1:2:2], v[2:3:3]
 	if id := httpx.RequestID(pr.In.Context()); id != "" {
-		v[3] = id
-		h[hdrRequestID] = v[3:4:4]
+		h.Set(httpx.RequestIDHeader, id)
 	}
 	if p, ok := auth.FromContext(pr.In.Context()); ok {
 		// Sign cannot fail for a Principal (plain strings marshal).
