@@ -19,11 +19,8 @@ var (
 // readable. With no allowed origins it does nothing. Credentials travel in
 // the Authorization header, never cookies, so Allow-Credentials is not sent.
 func (s *Service) CORS() httpx.Middleware {
-	origins := s.cfg.CORS.AllowedOrigins
-	anyOrigin := slices.Contains(origins, "*")
-	allowed := func(o string) bool { return anyOrigin || slices.Contains(origins, o) }
 	return func(next http.Handler) http.Handler {
-		if len(origins) == 0 {
+		if len(s.cfg.CORS.AllowedOrigins) == 0 {
 			return next
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -35,7 +32,7 @@ func (s *Service) CORS() httpx.Middleware {
 			h := w.Header()
 			h.Add("Vary", "Origin")
 			preflight := r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != ""
-			if !allowed(origin) {
+			if !s.corsAllowed(origin) {
 				if preflight {
 					httpx.WriteError(w, r, httpx.Errorf(http.StatusForbidden, "origin %q is not allowed", origin))
 					return
@@ -61,4 +58,10 @@ func (s *Service) CORS() httpx.Middleware {
 			w.WriteHeader(http.StatusNoContent)
 		})
 	}
+}
+
+// corsAllowed reports whether browsers may read answers for origin.
+func (s *Service) corsAllowed(origin string) bool {
+	origins := s.cfg.CORS.AllowedOrigins
+	return slices.Contains(origins, "*") || slices.Contains(origins, origin)
 }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -537,22 +536,14 @@ func (e *Edge) decorate(c *edgeCall) {
 	h := &c.ctx.Response.Header
 	h.Set(hdrRequestID, c.requestID)
 	if c.rate != nil {
-		var buf [4 * 20]byte
-		nums, end := c.rate.headerValues(buf[:0])
-		from := 0
-		for i, k := range rateHeaders {
-			if end[i] > from {
-				h.SetCanonical([]byte(k), nums[from:end[i]])
-			}
-			from = end[i]
-		}
+		c.rate.headers(h.SetBytesV)
 	}
 	origin := c.ctx.Request.Header.Peek("Origin")
 	if len(e.s.cfg.CORS.AllowedOrigins) == 0 || origin == nil {
 		return
 	}
 	h.Add("Vary", "Origin")
-	if o := string(origin); slices.Contains(e.s.cfg.CORS.AllowedOrigins, "*") || slices.Contains(e.s.cfg.CORS.AllowedOrigins, o) {
+	if o := string(origin); e.s.corsAllowed(o) {
 		h.Set("Access-Control-Allow-Origin", o)
 		h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
 	}

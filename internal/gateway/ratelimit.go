@@ -31,42 +31,23 @@ type rateResult struct {
 	retryAfter, resetAfter time.Duration
 }
 
-// setHeaders writes the IETF draft RateLimit-Limit, RateLimit-Remaining and
-// RateLimit-Reset headers, and Retry-After on a denial. Seconds are rounded
-// up so that waiting them is always enough.
-//
-// It runs on every request, so it sets the canonical keys directly, and
-// the numbers share one string and the values one slice: two allocations
-// instead of Header.Set's eight.
+// setHeaders writes the rate limit headers (see headers) to h.
 func (r rateResult) setHeaders(h http.Header) {
-	var buf [4 * 20]byte
-	nums, end := r.headerValues(buf[:0])
-	s := string(nums)
-	v := make([]string, 4)
-	v[0], v[1], v[2], v[3] = s[:end[0]], s[end[0]:end[1]], s[end[1]:end[2]], s[end[2]:end[3]]
-	h["Ratelimit-Limit"], h["Ratelimit-Remaining"], h["Ratelimit-Reset"] = v[0:1:1], v[1:2:2], v[2:3:3]
-	if !r.allowed {
-		h["Retry-After"] = v[3:4:4]
-	}
+	r.headers(func(name string, value []byte) { h[name] = []string{string(value)} })
 }
 
-// rateHeaders are the names of the values of headerValues, in order.
-var rateHeaders = [4]string{"Ratelimit-Limit", "Ratelimit-Remaining", "Ratelimit-Reset", "Retry-After"}
-
-// headerValues appends the values of rateHeaders to b, one after the
-// other: value i ends at end[i]. Retry-After is empty unless denied.
-func (r rateResult) headerValues(b []byte) (_ []byte, end [4]int) {
-	b = strconv.AppendInt(b, int64(r.burst), 10)
-	end[0] = len(b)
-	b = strconv.AppendInt(b, int64(max(r.remaining, 0)), 10)
-	end[1] = len(b)
-	b = strconv.AppendInt(b, int64(ceilSeconds(r.resetAfter)), 10)
-	end[2] = len(b)
+// headers calls set with the canonical name and the value of the IETF
+// draft RateLimit-Limit, RateLimit-Remaining and RateLimit-Reset headers,
+// and of Retry-After on a denial. Seconds are rounded up so that waiting
+// them is always enough. value is valid only during the call.
+func (r rateResult) headers(set func(name string, value []byte)) {
+	var buf [20]byte
+	set("Ratelimit-Limit", strconv.AppendInt(buf[:0], int64(r.burst), 10))
+	set("Ratelimit-Remaining", strconv.AppendInt(buf[:0], int64(max(r.remaining, 0)), 10))
+	set("Ratelimit-Reset", strconv.AppendInt(buf[:0], int64(ceilSeconds(r.resetAfter)), 10))
 	if !r.allowed {
-		b = strconv.AppendInt(b, int64(max(ceilSeconds(r.retryAfter), 1)), 10)
+		set("Retry-After", strconv.AppendInt(buf[:0], int64(max(ceilSeconds(r.retryAfter), 1)), 10))
 	}
-	end[3] = len(b)
-	return b, end
 }
 
 func ceilSeconds(d time.Duration) int {
