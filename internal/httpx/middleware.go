@@ -222,8 +222,7 @@ func Observe(log *slog.Logger, m *Metrics) Middleware {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
 			rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-			m.inflight.Inc()
-			defer m.inflight.Dec()
+			defer m.InFlight()()
 			next.ServeHTTP(rec, r)
 			m.Record(r.Context(), log, Served{
 				Method: r.Method, Path: r.URL.Path, Route: r.Pattern, Status: rec.status, Bytes: rec.bytes,
