@@ -4,10 +4,13 @@
 // round trip and one commit, and at low load a write runs at once, alone, on
 // its caller's goroutine.
 //
-// A batch that fails as a whole keeps nothing of its writes; each of them
-// then runs again alone, on its caller's goroutine, so that every caller
-// gets its own outcome (the one write that broke the batch gets its error,
-// the others succeed).
+// A batch that fails as a whole, and is known to have kept nothing of its
+// writes (its RunFunc says so with NothingKept), runs each of them again
+// alone, on its caller's goroutine, so that every caller gets its own
+// outcome (the one write that broke the batch gets its error, the others
+// succeed). Any other failure, such as a connection lost while committing,
+// may have kept the writes, and is every caller's outcome: running them
+// again could apply them twice.
 //
 // No goroutine runs while nothing waits. The first caller to find a free
 // leader slot leads: it runs batches of what is waiting until its own write
@@ -19,6 +22,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 )
@@ -32,10 +37,19 @@ type Result[R any] struct {
 }
 
 // RunFunc runs a batch of writes in one transaction and returns one Result
-// per write, in order; or, when the batch failed as a whole and kept none of
-// its writes, an error. A batch of one then fails with that error; the writes
-// of a larger batch each run again alone.
+// per write, in order; or, when the batch failed as a whole, an error. An
+// error made by NothingKept has each write of a larger batch run again
+// alone; any other is every write's error.
 type RunFunc[T, R any] func(ctx context.Context, batch []T) ([]Result[R], error)
+
+// NothingKept marks err, the failure of a whole batch, as one that kept
+// none of the batch's writes (the transaction was rolled back), so that
+// they may run again.
+func NothingKept(err error) error { return nothingKept{err} }
+
+type nothingKept struct{ error }
+
+func (e nothingKept) Unwrap() error { return e.error }
 
 // Options bound a Batcher.
 type Options struct {
@@ -76,9 +90,12 @@ func New[T, R any](opts Options, run RunFunc[T, R]) *Batcher[T, R] {
 	return &Batcher[T, R]{run: run, opts: opts}
 }
 
-// Do runs item in a batch and returns its result. When ctx ends before the
-// write is done, Do returns ctx's error, and the write may still be
-// committed.
+// Do runs item in a batch and returns its result. When ctx ends before a
+// batch took the write, Do returns ctx's error and the write is not made;
+// once a batch took it, the batch runs to its end (within Options.Timeout)
+// whatever ctx does, and when ctx ends first Do returns ctx's error while
+// the write may still be committed. A caller that leads batches returns
+// once they are done.
 func (b *Batcher[T, R]) Do(ctx context.Context, item T) (R, error) {
 	c := &call[T, R]{item: item, done: make(chan struct{})}
 	b.mu.Lock()
@@ -99,6 +116,7 @@ func (b *Batcher[T, R]) Do(ctx context.Context, item T) (R, error) {
 		select {
 		case <-c.done:
 		case <-ctx.Done():
+			b.withdraw(c)
 			var zero R
 			return zero, ctx.Err()
 		}
@@ -124,6 +142,15 @@ func (b *Batcher[T, R]) runAlone(ctx context.Context, item T) (R, error) {
 	return results[0].Value, results[0].Err
 }
 
+// withdraw removes c from the writes waiting, if no batch took it yet.
+func (b *Batcher[T, R]) withdraw(c *call[T, R]) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if i := slices.Index(b.pending, c); i >= 0 {
+		b.pending = slices.Delete(b.pending, i, i+1)
+	}
+}
+
 // Waiting returns how many writes wait for a batch to take them.
 func (b *Batcher[T, R]) Waiting() int {
 	b.mu.Lock()
@@ -135,23 +162,33 @@ func (b *Batcher[T, R]) Waiting() int {
 // waits), holding one leader slot, which it releases or hands on.
 func (b *Batcher[T, R]) lead(ctx context.Context, own *call[T, R]) {
 	for {
+		if own != nil {
+			select {
+			case <-own.done:
+				b.handOn(ctx)
+				return
+			default:
+			}
+		}
 		batch := b.take()
 		if batch == nil {
 			return
 		}
 		b.runBatch(ctx, batch)
-		if own == nil {
-			continue
-		}
-		select {
-		case <-own.done:
-			// Others may be waiting on this slot: lead them from a new
-			// goroutine, which ends when nothing waits.
-			go b.lead(ctx, nil)
-			return
-		default:
-		}
 	}
+}
+
+// handOn passes the caller's leader slot to a new goroutine that leads the
+// writes waiting, or releases it when none wait.
+func (b *Batcher[T, R]) handOn(ctx context.Context) {
+	b.mu.Lock()
+	if len(b.pending) == 0 {
+		b.leaders--
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	go b.lead(ctx, nil)
 }
 
 // take returns up to MaxBatch waiting calls, oldest first; when none wait it
@@ -183,7 +220,7 @@ func (b *Batcher[T, R]) runBatch(ctx context.Context, batch []*call[T, R]) {
 		// A panicking batch fails its writes instead of leaving their
 		// callers waiting forever.
 		if p := recover(); p != nil {
-			err := fmt.Errorf("groupcommit: batch panicked: %v", p)
+			err := fmt.Errorf("groupcommit: batch panicked: %v\n%s", p, debug.Stack())
 			for _, c := range batch {
 				c.res = Result[R]{Err: err}
 				close(c.done)
@@ -193,7 +230,7 @@ func (b *Batcher[T, R]) runBatch(ctx context.Context, batch []*call[T, R]) {
 	results, err := b.run(ctx, items)
 	for i, c := range batch {
 		switch {
-		case err != nil && len(batch) > 1:
+		case err != nil && len(batch) > 1 && errors.As(err, new(nothingKept)):
 			c.alone = true
 		case err != nil:
 			c.res.Err = err

@@ -3,6 +3,7 @@ package groupcommit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -175,6 +176,7 @@ func TestCancellationDoesNotReachBatches(t *testing.T) {
 	require.Eventually(t, func() bool { return b.Waiting() == 1 }, 5*time.Second, time.Millisecond)
 	cancelWaiter()
 	require.ErrorIs(t, <-waiter, context.Canceled)
+	require.Zero(t, b.Waiting(), "a write no batch took yet is withdrawn with its caller")
 	cancelLeader()
 	close(gate)
 	// The leader was running its own batch when its context ended: it
@@ -183,13 +185,21 @@ func TestCancellationDoesNotReachBatches(t *testing.T) {
 	if err := <-leader; err != nil {
 		require.ErrorIs(t, err, context.Canceled)
 	}
-	<-started // the waiter's write still ran, in the next batch
 	require.Zero(t, canceledBatches.Load())
+	require.Empty(t, started, "the withdrawn write never ran")
 }
 
-// A batch that fails as a whole sends each of its writes to run again
-// alone: the one that broke it gets its error, the others their results.
+// A batch that fails as a whole, keeping nothing, sends each of its writes
+// to run again alone: the one that broke it gets its error, the others
+// their results. A failure that may have kept the writes is every write's
+// error, and nothing runs again.
 func TestFailedBatchRunsEachWriteAlone(t *testing.T) {
+	for _, kept := range []bool{false, true} {
+		t.Run(fmt.Sprintf("maybe kept=%t", kept), func(t *testing.T) { testFailedBatch(t, kept) })
+	}
+}
+
+func testFailedBatch(t *testing.T, maybeKept bool) {
 	gate := make(chan struct{})
 	var (
 		mu    sync.Mutex
@@ -206,7 +216,11 @@ func TestFailedBatchRunsEachWriteAlone(t *testing.T) {
 		out := make([]groupcommit.Result[int], len(batch))
 		for i, v := range batch {
 			if v < 0 {
-				return nil, errors.New("negative breaks the batch")
+				err := errors.New("negative breaks the batch")
+				if maybeKept {
+					return nil, err
+				}
+				return nil, groupcommit.NothingKept(err)
 			}
 			out[i].Value = 2 * v
 		}
@@ -223,6 +237,13 @@ func TestFailedBatchRunsEachWriteAlone(t *testing.T) {
 	close(gate)
 	wg.Wait()
 	require.NoError(t, errs[0])
+	if maybeKept {
+		for _, err := range errs[1:] {
+			require.EqualError(t, err, "negative breaks the batch")
+		}
+		require.Equal(t, []int{1, 3}, sizes, "nothing ran again")
+		return
+	}
 	require.NoError(t, errs[1])
 	require.Equal(t, 2, results[1])
 	require.EqualError(t, errs[2], "negative breaks the batch", "the write that broke the batch gets its own error")

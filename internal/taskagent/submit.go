@@ -222,12 +222,17 @@ func (s *Service) Submit(ctx context.Context, r SubmitRequest, idempotencyKey st
 
 // createBatch stores the tasks submitted at once, with the River jobs that
 // run them, in one transaction (see Service.creates). A taken idempotency
-// key fails the whole batch; the group commit then creates each task alone,
-// so that only its own submission sees the conflict.
+// key fails the whole batch, which then kept nothing; the group commit
+// creates each task again alone, so that only its own submission sees the
+// conflict. Other failures are every submission's: the batch may have been
+// committed, and creating its tasks again would create them twice.
 func (s *Service) createBatch(ctx context.Context, ts []*storage.Task) ([]groupcommit.Result[struct{}], error) {
 	err := s.tasks.Create(ctx, ts, func(ctx context.Context, tx storage.TaskTx, cs []*storage.Task) error {
 		return s.queue.enqueue(ctx, tx, cs)
 	})
+	if errors.Is(err, storage.ErrConflict) {
+		return nil, groupcommit.NothingKept(err)
+	}
 	if err != nil {
 		return nil, err
 	}
