@@ -2,6 +2,7 @@ package taskagent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -147,8 +148,26 @@ func (q *riverQueue[TTx]) enqueue(ctx context.Context, tx storage.TaskTx, ts []*
 	if err != nil {
 		return fmt.Errorf("enqueue tasks: %w", err)
 	}
-	for i, r := range res {
-		ts[i].JobID = r.Job.ID
+	// River does not promise its results in the order of params: each job
+	// is matched to its task by the task ID in its arguments.
+	if len(res) != len(ts) {
+		return fmt.Errorf("enqueue tasks: %d jobs inserted for %d tasks", len(res), len(ts))
+	}
+	byID := make(map[string]*storage.Task, len(ts))
+	for _, t := range ts {
+		byID[t.ID] = t
+	}
+	for _, r := range res {
+		var args jobArgs
+		if err := json.Unmarshal(r.Job.EncodedArgs, &args); err != nil {
+			return fmt.Errorf("enqueue tasks: job %d: %w", r.Job.ID, err)
+		}
+		t := byID[args.TaskID]
+		if t == nil {
+			return fmt.Errorf("enqueue tasks: job %d is for task %q, not one enqueued", r.Job.ID, args.TaskID)
+		}
+		t.JobID = r.Job.ID
+		delete(byID, args.TaskID) // one job per task
 	}
 	return nil
 }
