@@ -169,14 +169,20 @@ func printOutcome(cmd *cobra.Command, opts *clientOptions, t *taskagent.Task) er
 	if err != nil {
 		return err
 	}
-	if t.State != storage.TaskCompleted {
-		fmt.Fprintf(cmd.ErrOrStderr(), "task %s %s: %s\n", t.ID, t.State, t.Message)
-		if t.State.Interrupted() {
-			fmt.Fprintf(cmd.ErrOrStderr(), "answer it with: ossa task continue %s --input JSON [--wait]\n", t.ID)
-		}
-		return exitError{code: 1}
+	return unlessCompleted(cmd, t)
+}
+
+// unlessCompleted says on stderr why t is not completed, and how to answer
+// it when it waits for input, and then fails with exit status 1.
+func unlessCompleted(cmd *cobra.Command, t *taskagent.Task) error {
+	if t.State == storage.TaskCompleted {
+		return nil
 	}
-	return nil
+	fmt.Fprintf(cmd.ErrOrStderr(), "task %s %s: %s\n", t.ID, t.State, t.Message)
+	if t.State.Interrupted() {
+		fmt.Fprintf(cmd.ErrOrStderr(), "answer it with: ossa task continue %s --input JSON [--wait]\n", t.ID)
+	}
+	return exitError{code: 1}
 }
 
 func taskContinueCmd(opts *clientOptions, client, streaming func() *taskagent.Client) *cobra.Command {
@@ -312,7 +318,7 @@ func taskCancelCmd(opts *clientOptions, client func() *taskagent.Client) *cobra.
 func taskWatchCmd(opts *clientOptions, streaming func() *taskagent.Client) *cobra.Command {
 	return &cobra.Command{
 		Use:   "watch ID",
-		Short: "Follow a task's events until it ends",
+		Short: "Follow a task's events until it ends or waits for an answer",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var events []taskagent.Event
@@ -325,12 +331,11 @@ func taskWatchCmd(opts *clientOptions, streaming func() *taskagent.Client) *cobr
 				return apiFailure(cmd, err)
 			}
 			if opts.output != "table" {
-				return opts.print(cmd.OutOrStdout(), map[string]any{"task": final, "events": events}, nil)
+				if err := opts.print(cmd.OutOrStdout(), map[string]any{"task": final, "events": events}, nil); err != nil {
+					return err
+				}
 			}
-			if final.State != storage.TaskCompleted {
-				return exitError{code: 1}
-			}
-			return nil
+			return unlessCompleted(cmd, final)
 		},
 	}
 }

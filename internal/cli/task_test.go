@@ -117,6 +117,10 @@ func TestTaskContinueCommand(t *testing.T) {
 	require.Contains(t, stderr, "answer it with: ossa task continue ")
 	id := strings.Fields(strings.SplitN(stderr, "submitted task ", 2)[1])[0]
 
+	code, _, stderr = ossa(t, append([]string{"task", "watch", id}, admin...)...)
+	require.Equal(t, 1, code, "watch stops at the pause")
+	require.Contains(t, stderr, "answer it with: ossa task continue "+id)
+
 	code, _, stderr = ossa(t, append([]string{"task", "continue", id}, admin...)...)
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "--input is required")
