@@ -353,8 +353,6 @@ func TestCancelReachesTheAgent(t *testing.T) {
 	require.Empty(t, stored.RunningOn, "a canceled task holds no slot")
 }
 
-// A queued task waits for a capable agent when asked to, and fails with a
-// clear message when none comes in time.
 // A task whose agent asks for input waits for it; the client answers over
 // REST and the task goes back to the same agent with the answer.
 func TestContinueOverREST(t *testing.T) {
@@ -373,13 +371,9 @@ func TestContinueOverREST(t *testing.T) {
 		completed(w, json.RawMessage(`"deployed"`))
 	})
 	e.addAgent(agentSpec{name: "careful", capabilities: []string{"deploy"}, endpoint: agent.srv.URL})
-	// A second capable agent: the continuation must still go to the one
-	// that asked.
-	other := newFakeAgent(t, nil)
-	e.addAgent(agentSpec{name: "other", capabilities: []string{"deploy"}, endpoint: other.srv.URL})
 	ctx := context.Background()
 
-	task, err := e.client.Submit(ctx, SubmitRequest{Agent: "careful", Input: json.RawMessage(`{"env": "prod"}`)}, "")
+	task, err := e.client.Submit(ctx, SubmitRequest{Capability: "deploy", Input: json.RawMessage(`{"env": "prod"}`)}, "")
 	require.NoError(t, err)
 	paused, err := e.client.Watch(ctx, task.ID, nil)
 	require.NoError(t, err, "Watch returns at the pause")
@@ -390,7 +384,10 @@ func TestContinueOverREST(t *testing.T) {
 	require.Equal(t, http.StatusUnprocessableEntity, httpx.StatusCode(err), "an answer needs input: %v", err)
 	require.ErrorContains(t, err, "input: required", "%v", err)
 
-	// Unpinned now, the task still goes back to the agent that asked.
+	// A second capable agent that routing would prefer: the answer still
+	// goes to the agent that asked.
+	other := newFakeAgent(t, nil)
+	e.addAgent(agentSpec{name: "other", capabilities: []string{"deploy"}, endpoint: other.srv.URL, priority: 100})
 	continued, err := e.client.Continue(ctx, task.ID, json.RawMessage(`{"answer": "yes"}`))
 	require.NoError(t, err)
 	require.Equal(t, storage.TaskSubmitted, continued.State)
@@ -410,6 +407,8 @@ func TestContinueOverREST(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, httpx.StatusCode(err))
 }
 
+// A queued task waits for a capable agent when asked to, and fails with a
+// clear message when none comes in time.
 func TestWaitForAgent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
