@@ -51,8 +51,9 @@ type Forwarder struct {
 	// macs pools keyed HMAC states: building one hashes the key twice,
 	// which every signed request would otherwise pay.
 	macs sync.Pool
-	// encoded memoises the header form of recent principals (there are as
-	// many as active callers), saving a JSON encoding per request.
+	// encoded memoises the header form of principals (there are as many
+	// as active callers; past maxEncoded, new ones are encoded each time),
+	// saving a JSON encoding per request.
 	// A map under a lock, not a sync.Map: a Principal boxed into an any
 	// key would cost an allocation per lookup.
 	encMu   sync.RWMutex

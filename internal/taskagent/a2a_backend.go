@@ -1,7 +1,6 @@
 package taskagent
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -221,31 +220,25 @@ func messageInput(m a2a.Message) (json.RawMessage, error) {
 	return json.Marshal(map[string][]a2a.Part{"parts": m.Parts})
 }
 
-// inputParts inverts messageInput so the history shows the user's message as
-// it was sent: {"text": …} as a text part, {"parts": […]} as those parts, and
-// anything else as one data part. (A data part that was exactly {"text": …}
+// inputParts inverts messageInput so the history shows the user's message:
+// {"text": …} as a text part (text parts sent together come back joined
+// into one, as messageInput joined them), {"parts": […]} as those parts,
+// and anything else as one data part. (A data part that was exactly {"text": …}
 // comes back as text; the two are the same input to an agent.)
 func inputParts(input json.RawMessage) []a2a.Part {
 	var text struct {
 		Text *string `json:"text"`
 	}
-	if decodeExactly(input, &text) && text.Text != nil {
+	if httpx.UnmarshalStrict(input, &text) == nil && text.Text != nil {
 		return []a2a.Part{a2a.TextPart(*text.Text)}
 	}
 	var parts struct {
 		Parts []a2a.Part `json:"parts"`
 	}
-	if decodeExactly(input, &parts) && len(parts.Parts) > 0 {
+	if httpx.UnmarshalStrict(input, &parts) == nil && len(parts.Parts) > 0 {
 		return parts.Parts
 	}
 	return []a2a.Part{a2a.DataPart(input)}
-}
-
-// decodeExactly reports whether data decodes into v with no field left over.
-func decodeExactly(data json.RawMessage, v any) bool {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	return dec.Decode(v) == nil
 }
 
 // toA2AState maps a state to A2A's enum.

@@ -22,6 +22,7 @@ import (
 	"github.com/ossa-platform/ossa/internal/discovery"
 	"github.com/ossa-platform/ossa/internal/dispatch"
 	"github.com/ossa-platform/ossa/internal/storage"
+	"github.com/ossa-platform/ossa/internal/testenv"
 )
 
 const crashAdminKey = "ossa_crash_test_admin_key_0123456789abcdef"
@@ -183,14 +184,7 @@ func startOSSA(t *testing.T, bin, db string) *ossaProcess {
 	case <-time.After(60 * time.Second):
 		t.Fatal("ossa serve did not start within 60s")
 	}
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(p.url + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 20*time.Millisecond)
+	testenv.WaitReady(t, p.url, 30*time.Second)
 	return p
 }
 

@@ -129,20 +129,21 @@ func (s *Service) handleAction(w http.ResponseWriter, r *http.Request) error {
 	}
 	id, action := idaction[:i], idaction[i+1:]
 	ctx := r.Context()
+	// The route's permission is the one agents hold to report on their
+	// tasks; changing a task's course needs tasks:write too.
+	if action == "cancel" || action == "continue" {
+		if p, ok := auth.FromContext(ctx); ok && !p.Role.Can(auth.PermTasksWrite) {
+			return httpx.Errorf(http.StatusForbidden, "role %q may not %s tasks (needs %s)", p.Role, action, auth.PermTasksWrite)
+		}
+	}
 	switch action {
 	case "cancel":
-		if p, ok := auth.FromContext(ctx); ok && !p.Role.Can(auth.PermTasksWrite) {
-			return httpx.Errorf(http.StatusForbidden, "role %q may not cancel tasks (needs %s)", p.Role, auth.PermTasksWrite)
-		}
 		t, err := s.Cancel(ctx, id)
 		if err != nil {
 			return err
 		}
 		httpx.WriteJSON(w, http.StatusOK, t)
 	case "continue":
-		if p, ok := auth.FromContext(ctx); ok && !p.Role.Can(auth.PermTasksWrite) {
-			return httpx.Errorf(http.StatusForbidden, "role %q may not continue tasks (needs %s)", p.Role, auth.PermTasksWrite)
-		}
 		var req ContinueRequest
 		if err := httpx.DecodeJSON(r, &req); err != nil {
 			return err
