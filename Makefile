@@ -20,7 +20,7 @@ build: ## build bin/ossa
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ossa ./cmd/ossa
 
 .PHONY: test
-test: ## run every test (PostgreSQL/Redis suites run when OSSA_TEST_POSTGRES_URL / OSSA_TEST_REDIS_URL are set)
+test: ## run every test (PostgreSQL/Redis suites run when OSSA_TEST_POSTGRES_URL / OSSA_TEST_REDIS_URL are set, A2A interop after npm ci --prefix interop/a2a)
 	$(GO) test -race -count=1 -timeout 12m $(PKGS)
 
 .PHONY: bench
