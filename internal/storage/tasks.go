@@ -156,6 +156,18 @@ type TaskEvent struct {
 	CreatedAt time.Time
 }
 
+// Check reports what makes e unfit to store: an unknown kind, or an
+// artifact that is not JSON. Drivers call it before writing an event.
+func (e *TaskEvent) Check() error {
+	if e.Kind != TaskEventStatus && e.Kind != TaskEventArtifact {
+		return fmt.Errorf("event %d: invalid kind %q", e.Seq, e.Kind)
+	}
+	if len(e.Artifact) > 0 && !json.Valid(e.Artifact) {
+		return fmt.Errorf("event %d: artifact is not valid JSON", e.Seq)
+	}
+	return nil
+}
+
 // TaskTx is a task write transaction, as Create and Modify hand it to their
 // callbacks. A driver may begin the transaction only when a method needs it.
 type TaskTx interface {

@@ -24,12 +24,9 @@ func encodeTask(t *storage.Task) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	artifacts, err := sqlval.OptionalJSON(t.Artifacts, "artifacts")
+	artifacts, err := sqlval.JSONList(t.Artifacts, "artifacts")
 	if err != nil {
 		return nil, err
-	}
-	if artifacts == nil {
-		artifacts = "[]"
 	}
 	return []any{
 		t.ID, t.Capability, t.RequestedAgent, input, t.MinTier, nonNil(t.Tags), int16(t.Priority), t.Timeout.Milliseconds(),
@@ -59,12 +56,9 @@ func encodeProgress(t *storage.Task) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	artifacts, err := sqlval.OptionalJSON(t.Artifacts, "artifacts")
+	artifacts, err := sqlval.JSONList(t.Artifacts, "artifacts")
 	if err != nil {
 		return nil, err
-	}
-	if artifacts == nil {
-		artifacts = "[]"
 	}
 	return []any{
 		string(t.State), t.Message, output, artifacts, int32(t.Attempts), t.AgentID, t.AgentName,

@@ -483,12 +483,9 @@ func writeStatement(before, t *storage.Task, events []storage.TaskEvent, relaxed
 		}
 		args = append(args, more...)
 	}
-	for _, e := range events {
-		if e.Kind != storage.TaskEventStatus && e.Kind != storage.TaskEventArtifact {
-			return "", nil, fmt.Errorf("event %d: invalid kind %q", e.Seq, e.Kind)
-		}
-		if len(e.Artifact) > 0 && !json.Valid(e.Artifact) {
-			return "", nil, fmt.Errorf("event %d: artifact is not valid JSON", e.Seq)
+	for i := range events {
+		if err := events[i].Check(); err != nil {
+			return "", nil, err
 		}
 	}
 	shape := min(len(events), maxRowEvents+1)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -31,12 +30,9 @@ func encodeTask(t *storage.Task) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	artifacts := "[]"
-	if len(t.Artifacts) > 0 {
-		if !json.Valid(t.Artifacts) {
-			return nil, errors.New("artifacts are not valid JSON")
-		}
-		artifacts = string(t.Artifacts)
+	artifacts, err := sqlval.JSONList(t.Artifacts, "artifacts")
+	if err != nil {
+		return nil, err
 	}
 	times := make([]any, 0, 5)
 	for _, tm := range []time.Time{t.WaitForAgentUntil, t.LeaseExpiresAt, t.CreatedAt, t.UpdatedAt, t.FinishedAt} {

@@ -3,13 +3,13 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/ossa-platform/ossa/internal/storage"
+	"github.com/ossa-platform/ossa/internal/storage/sqlval"
 )
 
 // Tasks returns the task store.
@@ -378,16 +378,10 @@ func (s taskStore) insertEvents(ctx context.Context, tx *sql.Tx, taskID string, 
 		return err
 	}
 	for _, e := range events {
-		if e.Kind != storage.TaskEventStatus && e.Kind != storage.TaskEventArtifact {
-			return fmt.Errorf("event %d: invalid kind %q", e.Seq, e.Kind)
+		if err := e.Check(); err != nil {
+			return err
 		}
-		var artifact any
-		if len(e.Artifact) > 0 {
-			if !json.Valid(e.Artifact) {
-				return fmt.Errorf("event %d: artifact is not valid JSON", e.Seq)
-			}
-			artifact = string(e.Artifact)
-		}
+		artifact := sqlval.NullIfEmpty(string(e.Artifact))
 		created, err := encodeTime(e.CreatedAt)
 		if err != nil {
 			return fmt.Errorf("event %d: %w", e.Seq, err)

@@ -19,6 +19,18 @@ func OptionalJSON(v json.RawMessage, what string) (any, error) {
 	return string(v), nil
 }
 
+// JSONList is the JSON text of a list column: "[]" for an empty value;
+// invalid JSON is an error naming what it was.
+func JSONList(v json.RawMessage, what string) (string, error) {
+	if len(v) == 0 {
+		return "[]", nil
+	}
+	if !json.Valid(v) {
+		return "", fmt.Errorf("%s is not valid JSON", what)
+	}
+	return string(v), nil
+}
+
 // NullIfEmpty is nil (SQL NULL) for "" and s otherwise.
 func NullIfEmpty(s string) any {
 	if s == "" {
