@@ -31,27 +31,14 @@ func TestTaskCommands(t *testing.T) {
 	isolate(t)
 	base := platform(t)
 	admin := []string{"--server", base, "--api-key", cliAdminKey}
-	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req dispatch.TaskRequest
-		_ = json.NewDecoder(r.Body).Decode(&req)
+	agentID := servedAgent(t, admin, func(w http.ResponseWriter, req dispatch.TaskRequest) {
 		httpx.WriteJSON(w, http.StatusOK, dispatch.TaskResponse{State: dispatch.StateCompleted,
 			Output: json.RawMessage(`{"summary": "short"}`), Artifacts: []dispatch.Artifact{{Name: "notes.txt", Text: "n"}}})
-	}))
-	t.Cleanup(agent.Close)
-	dir := t.TempDir()
-	manifest := filepath.Join(dir, "agent.yml")
-	require.NoError(t, os.WriteFile(manifest, []byte(echoAgentManifest), 0o600))
-	doc := filepath.Join(dir, "doc.json")
+	})
+	doc := filepath.Join(t.TempDir(), "doc.json")
 	require.NoError(t, os.WriteFile(doc, []byte(`{"text": "a long text"}`), 0o600))
 
-	code, out, stderr := ossa(t, append([]string{"agent", "register", "-f", manifest, "--endpoint", agent.URL, "-o", "json"}, admin...)...)
-	require.Equal(t, 0, code, stderr)
-	var reg struct{ Agent struct{ ID string } }
-	require.NoError(t, json.Unmarshal([]byte(out), &reg))
-	code, _, stderr = ossa(t, append([]string{"agent", "heartbeat", reg.Agent.ID}, admin...)...)
-	require.Equal(t, 0, code, stderr)
-
-	code, out, stderr = ossa(t, append([]string{"task", "submit", "--capability", "summarization", "--input", "@" + doc, "--wait"}, admin...)...)
+	code, out, stderr := ossa(t, append([]string{"task", "submit", "--capability", "summarization", "--input", "@" + doc, "--wait"}, admin...)...)
 	require.Equal(t, 0, code, stderr)
 	require.JSONEq(t, `{"summary": "short"}`, strings.TrimSpace(strings.Split(out, "artifact")[0]), "the output is printed")
 	require.Contains(t, out, "artifact notes.txt: n")
@@ -67,7 +54,7 @@ func TestTaskCommands(t *testing.T) {
 	code, out, stderr = ossa(t, append([]string{"task", "get", tasks[0].ID}, admin...)...)
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, out, "Agent:")
-	require.Contains(t, out, "echo ("+reg.Agent.ID+")")
+	require.Contains(t, out, "echo ("+agentID+")")
 
 	code, out, stderr = ossa(t, append([]string{"task", "watch", tasks[0].ID}, admin...)...)
 	require.Equal(t, 0, code, stderr)
@@ -92,26 +79,15 @@ func TestTaskContinueCommand(t *testing.T) {
 	isolate(t)
 	base := platform(t)
 	admin := []string{"--server", base, "--api-key", cliAdminKey}
-	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var req dispatch.TaskRequest
-		_ = json.NewDecoder(r.Body).Decode(&req)
+	servedAgent(t, admin, func(w http.ResponseWriter, req dispatch.TaskRequest) {
 		if !strings.Contains(string(req.Input), "yes") {
 			httpx.WriteJSON(w, http.StatusOK, dispatch.TaskResponse{State: dispatch.StateInputRequired, Message: "confirm with yes"})
 			return
 		}
 		httpx.WriteJSON(w, http.StatusOK, dispatch.TaskResponse{State: dispatch.StateCompleted, Output: json.RawMessage(`"done"`)})
-	}))
-	t.Cleanup(agent.Close)
-	manifest := filepath.Join(t.TempDir(), "agent.yml")
-	require.NoError(t, os.WriteFile(manifest, []byte(echoAgentManifest), 0o600))
-	code, out, stderr := ossa(t, append([]string{"agent", "register", "-f", manifest, "--endpoint", agent.URL, "-o", "json"}, admin...)...)
-	require.Equal(t, 0, code, stderr)
-	var reg struct{ Agent struct{ ID string } }
-	require.NoError(t, json.Unmarshal([]byte(out), &reg))
-	code, _, stderr = ossa(t, append([]string{"agent", "heartbeat", reg.Agent.ID}, admin...)...)
-	require.Equal(t, 0, code, stderr)
+	})
 
-	code, _, stderr = ossa(t, append([]string{"task", "submit", "--capability", "summarization", "--input", `{"env": "prod"}`, "--wait"}, admin...)...)
+	code, _, stderr := ossa(t, append([]string{"task", "submit", "--capability", "summarization", "--input", `{"env": "prod"}`, "--wait"}, admin...)...)
 	require.Equal(t, 1, code, "a task waiting for input is not completed")
 	require.Contains(t, stderr, "input-required: confirm with yes")
 	require.Contains(t, stderr, "answer it with: ossa task continue ")
@@ -125,11 +101,33 @@ func TestTaskContinueCommand(t *testing.T) {
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "--input is required")
 
-	code, out, stderr = ossa(t, append([]string{"task", "continue", id, "--input", `"yes"`, "--wait"}, admin...)...)
+	code, out, stderr := ossa(t, append([]string{"task", "continue", id, "--input", `"yes"`, "--wait"}, admin...)...)
 	require.Equal(t, 0, code, stderr)
 	require.Equal(t, `"done"`, strings.TrimSpace(out))
 
 	code, _, stderr = ossa(t, append([]string{"task", "continue", id, "--input", `"yes"`}, admin...)...)
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "409", "a finished task waits for nothing")
+}
+
+// servedAgent serves answer as an agent offering summarization, registers
+// it through the CLI with the admin arguments, makes it healthy and returns
+// its ID.
+func servedAgent(t *testing.T, admin []string, answer func(http.ResponseWriter, dispatch.TaskRequest)) string {
+	t.Helper()
+	agent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req dispatch.TaskRequest
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		answer(w, req)
+	}))
+	t.Cleanup(agent.Close)
+	manifest := filepath.Join(t.TempDir(), "agent.yml")
+	require.NoError(t, os.WriteFile(manifest, []byte(echoAgentManifest), 0o600))
+	code, out, stderr := ossa(t, append([]string{"agent", "register", "-f", manifest, "--endpoint", agent.URL, "-o", "json"}, admin...)...)
+	require.Equal(t, 0, code, stderr)
+	var reg struct{ Agent struct{ ID string } }
+	require.NoError(t, json.Unmarshal([]byte(out), &reg))
+	code, _, stderr = ossa(t, append([]string{"agent", "heartbeat", reg.Agent.ID}, admin...)...)
+	require.Equal(t, 0, code, stderr)
+	return reg.Agent.ID
 }
